@@ -1,0 +1,322 @@
+//! Deterministic tests of the two session state machines talking through an in-memory pipe
+//! that encodes and decodes every message, with a fake clock.
+
+use std::time::{Duration, Instant};
+
+use gm_proto::*;
+
+struct Pair {
+    now: Instant,
+    codec: FrameCodec,
+    client: ClientSession,
+    server: ServerSession,
+    client_events: Vec<ClientEvent>,
+    server_events: Vec<ServerEvent>,
+}
+
+fn hello(version: u16, key: &str) -> Hello {
+    Hello {
+        protocol_version: version,
+        server_id: "eu-1".into(),
+        server_name: "EU 1".into(),
+        region: "eu-west".into(),
+        game_build: "2026.11".into(),
+        sdk_version: "0.1.0".into(),
+        key: key.into(),
+    }
+}
+
+impl Pair {
+    fn new(hello: Hello) -> Pair {
+        let now = Instant::now();
+        let mut cfg = ClientConfig::new(hello);
+        cfg.idle_timeout = Duration::from_secs(15);
+        Pair {
+            now,
+            codec: FrameCodec::default(),
+            client: ClientSession::new(cfg, now),
+            server: ServerSession::new(
+                ServerConfig {
+                    idle_timeout: Duration::from_secs(15),
+                    ..ServerConfig::default()
+                },
+                now,
+            ),
+            client_events: Vec::new(),
+            server_events: Vec::new(),
+        }
+    }
+
+    /// Moves messages both ways (through the codec) until neither side has anything to send.
+    fn drive(&mut self) -> Result<(), ProtocolError> {
+        loop {
+            let mut moved = false;
+            while let Some(m) = self.client.poll_transmit() {
+                moved = true;
+                let m = self.roundtrip(&m);
+                self.server.handle_message(m, self.now)?;
+            }
+            while let Some(m) = self.server.poll_transmit() {
+                moved = true;
+                let m = self.roundtrip(&m);
+                self.client.handle_message(m, self.now)?;
+            }
+            self.client_events
+                .extend(std::iter::from_fn(|| self.client.poll_event()));
+            self.server_events
+                .extend(std::iter::from_fn(|| self.server.poll_event()));
+            if !moved {
+                return Ok(());
+            }
+        }
+    }
+
+    fn roundtrip(&self, m: &Message) -> Message {
+        let mut buf = Vec::new();
+        self.codec.encode(m, &mut buf).unwrap();
+        let (out, used) = self.codec.decode(&buf).unwrap().unwrap();
+        assert_eq!(used, buf.len());
+        out
+    }
+
+    fn advance(&mut self, d: Duration) -> (Result<(), ProtocolError>, Result<(), ProtocolError>) {
+        self.now += d;
+        let c = self.client.handle_timeout(self.now);
+        let s = self.server.handle_timeout(self.now);
+        (c, s)
+    }
+
+    fn connect(&mut self) {
+        self.drive().unwrap();
+        let Some(ServerEvent::Hello(h)) = self.server_events.pop() else {
+            panic!("no hello event: {:?}", self.server_events)
+        };
+        assert_eq!(h.key, "good");
+        self.server.accept(42, self.now);
+        self.drive().unwrap();
+        assert!(self.client.is_established());
+        assert!(matches!(
+            self.client_events.pop(),
+            Some(ClientEvent::Connected(Welcome { session_id: 42, .. }))
+        ));
+    }
+}
+
+#[test]
+fn handshake_then_command_round_trip() {
+    let mut p = Pair::new(hello(PROTOCOL_VERSION, "good"));
+    p.connect();
+    let id = p
+        .server
+        .send_command("status", vec![], "alice", p.now)
+        .unwrap();
+    p.drive().unwrap();
+    let Some(ClientEvent::Command(req)) = p.client_events.pop() else {
+        panic!("command not delivered")
+    };
+    assert_eq!((req.id, req.command.as_str()), (id, "status"));
+    p.now += Duration::from_millis(3);
+    assert!(p.client.reply(req.id, CommandOutcome::ok("12 players")));
+    assert!(
+        !p.client.reply(req.id, CommandOutcome::ok("twice")),
+        "second reply dropped"
+    );
+    p.drive().unwrap();
+    match p.server_events.pop() {
+        Some(ServerEvent::Reply {
+            id: got,
+            outcome,
+            elapsed,
+        }) => {
+            assert_eq!(got, id);
+            assert_eq!(outcome, CommandOutcome::ok("12 players"));
+            assert_eq!(elapsed, Duration::from_millis(3));
+        }
+        other => panic!("expected reply, got {other:?}"),
+    }
+    assert_eq!(p.server.pending_commands(), 0);
+}
+
+#[test]
+fn unknown_version_is_rejected_with_the_supported_list() {
+    let mut p = Pair::new(hello(99, "good"));
+    p.drive().unwrap();
+    match p.client_events.pop() {
+        Some(ClientEvent::Rejected(r)) => {
+            assert_eq!(r.code, RejectCode::UnsupportedVersion);
+            assert_eq!(r.supported_versions, SUPPORTED_VERSIONS);
+            assert!(r.message.contains("99"), "{}", r.message);
+        }
+        other => panic!("expected rejection, got {other:?}"),
+    }
+    assert!(p.client.is_closed() && p.server.is_closed());
+    assert!(matches!(
+        p.server_events.pop(),
+        Some(ServerEvent::Refused { .. })
+    ));
+}
+
+#[test]
+fn bad_key_is_rejected_by_the_application() {
+    let mut p = Pair::new(hello(PROTOCOL_VERSION, "bad"));
+    p.drive().unwrap();
+    assert!(matches!(p.server_events.pop(), Some(ServerEvent::Hello(_))));
+    p.server.reject(RejectCode::InvalidKey, "unknown key");
+    p.drive().unwrap();
+    assert!(matches!(
+        p.client_events.pop(),
+        Some(ClientEvent::Rejected(Reject {
+            code: RejectCode::InvalidKey,
+            ..
+        }))
+    ));
+}
+
+#[test]
+fn oversized_hello_fields_are_refused() {
+    let mut h = hello(PROTOCOL_VERSION, "good");
+    h.server_name = "x".repeat(MAX_IDENT_LEN + 1);
+    let mut p = Pair::new(h);
+    p.drive().unwrap();
+    assert!(matches!(
+        p.client_events.pop(),
+        Some(ClientEvent::Rejected(Reject {
+            code: RejectCode::InvalidHello,
+            ..
+        }))
+    ));
+}
+
+#[test]
+fn commands_before_the_handshake_are_a_protocol_error() {
+    let mut p = Pair::new(hello(PROTOCOL_VERSION, "good"));
+    let err = p
+        .client
+        .handle_message(
+            Message::CommandRequest(CommandRequest {
+                id: RequestId(1),
+                command: "kick".into(),
+                args: vec![],
+                issued_by: "x".into(),
+            }),
+            p.now,
+        )
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        ProtocolError::Unexpected {
+            message: "command-request",
+            ..
+        }
+    ));
+    // And a client may never send a welcome to the server.
+    let mut p = Pair::new(hello(PROTOCOL_VERSION, "good"));
+    p.connect();
+    let err = p
+        .server
+        .handle_message(
+            Message::Welcome(Welcome {
+                protocol_version: 1,
+                session_id: 1,
+                heartbeat_interval_ms: 1,
+                server_version: String::new(),
+            }),
+            p.now,
+        )
+        .unwrap_err();
+    assert!(matches!(err, ProtocolError::Unexpected { .. }));
+}
+
+#[test]
+fn heartbeats_measure_rtt_and_keep_the_session_alive() {
+    let mut p = Pair::new(hello(PROTOCOL_VERSION, "good"));
+    p.connect();
+    for _ in 0..10 {
+        let (c, s) = p.advance(DEFAULT_HEARTBEAT);
+        c.unwrap();
+        s.unwrap();
+        p.drive().unwrap();
+    }
+    assert_eq!(p.client.rtt(), Some(Duration::ZERO));
+    assert!(p.client.is_established() && p.server.is_established());
+}
+
+#[test]
+fn a_silent_peer_times_out() {
+    let mut p = Pair::new(hello(PROTOCOL_VERSION, "good"));
+    p.connect();
+    // Nothing is delivered any more: both sides give up after the idle timeout.
+    p.now += Duration::from_secs(16);
+    assert!(matches!(
+        p.client.handle_timeout(p.now),
+        Err(ProtocolError::IdleTimeout(_))
+    ));
+    assert!(matches!(
+        p.server.handle_timeout(p.now),
+        Err(ProtocolError::IdleTimeout(_))
+    ));
+}
+
+#[test]
+fn handshake_must_complete_in_time() {
+    let mut p = Pair::new(hello(PROTOCOL_VERSION, "good"));
+    p.drive().unwrap(); // hello delivered, never accepted
+    let deadline = p.server.poll_timeout().unwrap();
+    assert_eq!(deadline, p.now + Duration::from_secs(10));
+    p.now = deadline;
+    assert!(matches!(
+        p.server.handle_timeout(p.now),
+        Err(ProtocolError::HandshakeTimeout(_))
+    ));
+}
+
+#[test]
+fn unanswered_commands_time_out_and_late_replies_are_ignored() {
+    let mut p = Pair::new(hello(PROTOCOL_VERSION, "good"));
+    p.connect();
+    let id = p.server.send_command("slow", vec![], "bob", p.now).unwrap();
+    p.drive().unwrap();
+    assert_eq!(
+        p.server.poll_timeout(),
+        Some(p.now + Duration::from_secs(5))
+    );
+    let (_, s) = p.advance(Duration::from_secs(5));
+    s.unwrap();
+    p.drive().unwrap();
+    assert!(p.server_events.contains(&ServerEvent::CommandTimedOut(id)));
+    p.server_events.clear();
+    assert!(p.client.reply(id, CommandOutcome::ok("too late")));
+    p.drive().unwrap();
+    assert!(p.server_events.is_empty(), "{:?}", p.server_events);
+}
+
+#[test]
+fn in_flight_commands_are_bounded() {
+    let now = Instant::now();
+    let mut p = Pair::new(hello(PROTOCOL_VERSION, "good"));
+    p.server = ServerSession::new(
+        ServerConfig {
+            max_pending_commands: 2,
+            ..ServerConfig::default()
+        },
+        now,
+    );
+    p.connect();
+    p.server.send_command("a", vec![], "x", p.now).unwrap();
+    p.server.send_command("b", vec![], "x", p.now).unwrap();
+    assert_eq!(
+        p.server.send_command("c", vec![], "x", p.now),
+        Err(SendError::TooManyPending(2))
+    );
+}
+
+#[test]
+fn foreign_hello_of_unknown_layout_is_still_answered() {
+    let now = Instant::now();
+    let mut server = ServerSession::new(ServerConfig::default(), now);
+    assert!(server.handle_foreign_hello(7));
+    match server.poll_transmit() {
+        Some(Message::Reject(r)) => assert_eq!(r.code, RejectCode::UnsupportedVersion),
+        other => panic!("{other:?}"),
+    }
+}
