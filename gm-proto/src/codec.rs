@@ -196,6 +196,15 @@ impl FrameReader {
         }
     }
 
+    /// The payload of the frame at the head of the buffer, if it is complete. After
+    /// [`next_message`](Self::next_message) failed with [`DecodeError::Malformed`] this is the
+    /// frame that did not decode (used to read the version of a foreign hello).
+    pub fn head_payload(&self) -> Option<&[u8]> {
+        let rest = &self.buf[self.start..];
+        let len = u32::from_be_bytes(rest.get(..HEADER_LEN)?.try_into().ok()?) as usize;
+        rest.get(HEADER_LEN..HEADER_LEN + len)
+    }
+
     /// Bytes received but not yet decoded.
     pub fn buffered(&self) -> usize {
         self.buf.len() - self.start

@@ -35,6 +35,7 @@
 //! assert!(client.is_established());
 //! ```
 
+pub mod close;
 mod codec;
 mod message;
 mod session;

@@ -141,6 +141,8 @@ pub enum RejectCode {
     ShuttingDown,
     /// The hello was malformed (a field out of bounds).
     InvalidHello,
+    /// The server cannot check keys right now (its store is unreachable); retry later.
+    Unavailable,
 }
 
 impl RejectCode {

@@ -33,6 +33,7 @@ fn reject_code() -> impl Strategy<Value = RejectCode> {
         Just(RejectCode::ServerFull),
         Just(RejectCode::ShuttingDown),
         Just(RejectCode::InvalidHello),
+        Just(RejectCode::Unavailable),
     ]
 }
 

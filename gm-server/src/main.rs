@@ -1,1 +1,216 @@
-fn main() {}
+//! The `gm-server` binary: a thin CLI over the `gm_server` library.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use gm_server::config::LogFormat;
+use gm_server::{Config, RunningServer, Store, keys, logging, store, tls};
+
+#[derive(Debug, Parser)]
+#[command(name = "gm-server", version, about = "The central GM and telemetry server")]
+struct Cli {
+    /// TOML configuration file (see `gm-server config default`).
+    #[arg(long, short, global = true, env = "GM_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (TLS identity, default SQLite database). Overrides the config file.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Store URL: postgres://… or sqlite://…; unset uses gm.db in the data directory.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    /// Log format. Overrides the config file.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server until SIGTERM or Ctrl-C.
+    Serve {
+        /// QUIC address game servers connect to.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// HTTP address (health, admin API).
+        #[arg(long)]
+        http_listen: Option<std::net::SocketAddr>,
+    },
+    /// Manage game-server keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Print the SHA-256 fingerprint of the TLS certificate (created if missing).
+    Fingerprint,
+    /// Configuration helpers.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it once; only its hash is stored.
+    Create {
+        /// A name for the key, usually the game server or fleet it is for (e.g. eu-1).
+        #[arg(long)]
+        name: String,
+    },
+    /// List keys (never the secrets).
+    List,
+    /// Revoke a key: game servers using it are refused from their next handshake.
+    Revoke {
+        /// The key's name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the default configuration, with comments.
+    Default,
+    /// Print the configuration in effect (file + environment + flags).
+    Show,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(dir) = &cli.data_dir {
+        config.data_dir = dir.clone();
+    }
+    if let Some(url) = &cli.database_url {
+        config.database.url = Some(url.clone());
+    }
+    if let Some(format) = cli.log_format {
+        config.log.format = format;
+    }
+    logging::init(config.log.format, &config.log.filter);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run(cli.command, config))
+}
+
+async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve {
+            listen,
+            http_listen,
+        } => {
+            if let Some(a) = listen {
+                config.quic.listen = a;
+            }
+            if let Some(a) = http_listen {
+                config.http.listen = a;
+            }
+            serve(config).await
+        }
+        Command::Keys { command } => keys_command(command, &config).await,
+        Command::Fingerprint => {
+            std::fs::create_dir_all(&config.data_dir)?;
+            let id = tls::Identity::load_or_create(&config.data_dir, &config.quic.hostnames)?;
+            println!("{}", id.fingerprint());
+            Ok(())
+        }
+        Command::Config { command } => {
+            match command {
+                ConfigCommand::Default => print!("{}", Config::default_toml()),
+                ConfigCommand::Show => println!("{config:#?}"),
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let server = RunningServer::start(config).await?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "gm-server listening")?;
+    writeln!(out, "  game servers (QUIC): {}", server.quic_addr())?;
+    writeln!(out, "  HTTP:                http://{}", server.http_addr())?;
+    writeln!(out, "  certificate SHA-256: {}", server.fingerprint())?;
+    out.flush()?;
+    drop(out);
+    shutdown_signal().await;
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("Ctrl-C received"),
+        _ = term => tracing::info!("SIGTERM received"),
+    }
+}
+
+async fn keys_command(command: KeysCommand, config: &Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let store = Store::open(
+        config.database.url.as_deref(),
+        &config.data_dir,
+        config.database.max_connections,
+    )
+    .await?;
+    let result = match command {
+        KeysCommand::Create { name } => {
+            let name = name.trim();
+            if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+                bail!("a key name must be 1 to 64 printable characters");
+            }
+            let key = keys::generate();
+            store
+                .create_key(name, &key.hash, &key.hint, store::now_ms())
+                .await?;
+            println!("{}", key.secret);
+            eprintln!(
+                "key {name:?} created. This is the only time it is shown: store it in the game \
+                 server's configuration now."
+            );
+            Ok(())
+        }
+        KeysCommand::List => {
+            let keys = store.list_keys().await?;
+            if keys.is_empty() {
+                eprintln!("no keys yet: create one with `gm-server keys create --name <name>`");
+            }
+            println!("{:<24} {:<14} {:<10} {:<14}", "NAME", "KEY", "STATE", "LAST USED (ms)");
+            for k in keys {
+                let state = if k.revoked_at_ms.is_some() { "revoked" } else { "active" };
+                let used = k.last_used_at_ms.map_or("never".to_string(), |t| t.to_string());
+                println!("{:<24} {:<14} {:<10} {:<14}", k.name, format!("{}…", k.hint), state, used);
+            }
+            Ok(())
+        }
+        KeysCommand::Revoke { name } => {
+            if store.revoke_key(&name, store::now_ms()).await? {
+                println!("key {name:?} revoked");
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("no active key named {name:?}"))
+            }
+        }
+    };
+    store.close().await;
+    result
+}

@@ -1,0 +1,431 @@
+//! One game server's connection: moves frames between a QUIC stream and the sans-IO
+//! [`ServerSession`], authenticates the hello against the store, and routes commands.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use gm_proto::{
+    DecodeError, FrameCodec, FrameReader, Hello, ProtocolError, RejectCode, RequestId, ServerEvent,
+    ServerSession, close,
+};
+use quinn::VarInt;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    CommandError, ConnectionFailure, Entry, FailureKind, GameServerInfo, Gateway, ToConnection,
+};
+use crate::keys;
+use crate::store::{GameServerRecord, now_ms};
+
+/// Commands queued per connection before callers get "busy".
+const COMMAND_QUEUE: usize = 256;
+
+struct ConnGuard<'a>(&'a AtomicUsize);
+
+impl Drop for ConnGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+pub(super) async fn run(gateway: Gateway, incoming: quinn::Incoming) {
+    let inner = &gateway.inner;
+    let remote = incoming.remote_address();
+    inner.connections.fetch_add(1, Ordering::Relaxed);
+    let _guard = ConnGuard(&inner.connections);
+    let handshake_timeout = Duration::from_millis(inner.config.handshake_timeout_ms);
+    let fail = |kind, reason: String| {
+        gateway.record_failure(ConnectionFailure {
+            remote_addr: remote,
+            server_id: None,
+            kind,
+            reason,
+        })
+    };
+
+    let conn = match tokio::time::timeout(handshake_timeout, incoming).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => {
+            fail(
+                FailureKind::Tls,
+                format!(
+                    "TLS handshake failed: {e} (a game server that pins another certificate \
+                     fingerprint, or does not trust our CA, ends up here)"
+                ),
+            );
+            return;
+        }
+        Err(_) => {
+            fail(FailureKind::Timeout, "TLS handshake timed out".into());
+            return;
+        }
+    };
+    let (send, recv) = match tokio::time::timeout(handshake_timeout, conn.accept_bi()).await {
+        Ok(Ok(streams)) => streams,
+        Ok(Err(e)) => {
+            fail(FailureKind::Timeout, format!("closed before opening a stream: {e}"));
+            return;
+        }
+        Err(_) => {
+            fail(FailureKind::Timeout, "no stream opened in time".into());
+            conn.close(VarInt::from_u32(close::TIMED_OUT), b"handshake timeout");
+            return;
+        }
+    };
+    let codec = FrameCodec::new(inner.config.max_frame_bytes);
+    let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+    let mut driver = Driver {
+        session: ServerSession::new(inner.config.session_config(), Instant::now()),
+        gateway: gateway.clone(),
+        conn,
+        send,
+        recv,
+        reader: FrameReader::new(codec),
+        codec,
+        out: Vec::new(),
+        pending: HashMap::new(),
+        tx,
+        rx,
+        remote,
+        server_id: None,
+        session_id: 0,
+        replaced: CancellationToken::new(),
+        close: None,
+    };
+    driver.run().await;
+    driver.cleanup();
+}
+
+struct Driver {
+    gateway: Gateway,
+    session: ServerSession,
+    conn: quinn::Connection,
+    send: quinn::SendStream,
+    recv: quinn::RecvStream,
+    reader: FrameReader,
+    codec: FrameCodec,
+    out: Vec<u8>,
+    pending: HashMap<RequestId, oneshot::Sender<Result<gm_proto::CommandOutcome, CommandError>>>,
+    tx: mpsc::Sender<ToConnection>,
+    rx: mpsc::Receiver<ToConnection>,
+    remote: std::net::SocketAddr,
+    server_id: Option<String>,
+    session_id: u64,
+    replaced: CancellationToken,
+    /// Close code and reason once the session decided to end.
+    close: Option<(u32, String)>,
+}
+
+impl Driver {
+    async fn run(&mut self) {
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            self.process_events().await;
+            if let Err(e) = self.flush().await {
+                tracing::debug!(remote = %self.remote, "write failed: {e}");
+                break;
+            }
+            if let Some((code, reason)) = self.close.take() {
+                let _ = self.send.finish();
+                self.conn.close(VarInt::from_u32(code), truncate(&reason).as_bytes());
+                break;
+            }
+            if self.session.is_closed() {
+                self.conn.close(VarInt::from_u32(close::REJECTED), b"handshake rejected");
+                break;
+            }
+            let deadline = self
+                .session
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std);
+            let shutdown = self.gateway.inner.shutdown.clone();
+            tokio::select! {
+                _ = shutdown.cancelled() => {
+                    self.session.shutdown("gm-server is shutting down");
+                    self.close = Some((close::SHUTTING_DOWN, "gm-server is shutting down".into()));
+                }
+                _ = self.replaced.cancelled() => {
+                    self.close = Some((close::REPLACED, "replaced by a newer connection with the same server id".into()));
+                }
+                read = self.recv.read(&mut chunk) => match read {
+                    Ok(Some(n)) => self.on_bytes(&chunk[..n]),
+                    Ok(None) => {
+                        tracing::info!(remote = %self.remote, server_id = self.server_id.as_deref().unwrap_or("-"), "game server closed its stream");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::info!(remote = %self.remote, server_id = self.server_id.as_deref().unwrap_or("-"), "game server disconnected: {e}");
+                        break;
+                    }
+                },
+                _ = sleep_until(deadline) => {
+                    if let Err(e) = self.session.handle_timeout(Instant::now()) {
+                        self.protocol_failure(FailureKind::Timeout, close::TIMED_OUT, e.to_string());
+                    }
+                }
+                Some(msg) = self.rx.recv() => self.on_request(msg),
+            }
+        }
+    }
+
+    fn on_bytes(&mut self, bytes: &[u8]) {
+        self.reader.push(bytes);
+        loop {
+            match self.reader.next_message() {
+                Ok(Some(msg)) => {
+                    self.gateway.stats().frames_in.fetch_add(1, Ordering::Relaxed);
+                    if let Err(e) = self.session.handle_message(msg, Instant::now()) {
+                        self.on_protocol_error(e);
+                        return;
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    let foreign = matches!(e, DecodeError::Malformed(_))
+                        && self
+                            .reader
+                            .head_payload()
+                            .and_then(FrameCodec::peek_hello_version)
+                            .is_some_and(|v| self.session.handle_foreign_hello(v));
+                    if !foreign {
+                        self.protocol_failure(
+                            FailureKind::ProtocolError,
+                            close::PROTOCOL_ERROR,
+                            format!("protocol error: {e}"),
+                        );
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_protocol_error(&mut self, e: ProtocolError) {
+        self.protocol_failure(
+            FailureKind::ProtocolError,
+            close::PROTOCOL_ERROR,
+            format!("protocol error: {e}"),
+        );
+    }
+
+    fn protocol_failure(&mut self, kind: FailureKind, code: u32, reason: String) {
+        if kind == FailureKind::ProtocolError {
+            self.gateway
+                .stats()
+                .protocol_errors
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        self.gateway.record_failure(ConnectionFailure {
+            remote_addr: self.remote,
+            server_id: self.server_id.clone(),
+            kind,
+            reason: reason.clone(),
+        });
+        self.close = Some((code, reason));
+    }
+
+    fn on_request(&mut self, msg: ToConnection) {
+        match msg {
+            ToConnection::Command {
+                command,
+                args,
+                issued_by,
+                reply,
+            } => match self
+                .session
+                .send_command(command, args, issued_by, Instant::now())
+            {
+                Ok(id) => {
+                    self.pending.insert(id, reply);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(CommandError::Busy(e.to_string())));
+                }
+            },
+        }
+    }
+
+    async fn process_events(&mut self) {
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                ServerEvent::Hello(hello) => self.authenticate(hello).await,
+                ServerEvent::Refused { reject, server_id } => {
+                    self.gateway.stats().rejected.fetch_add(1, Ordering::Relaxed);
+                    let kind = match reject.code {
+                        RejectCode::UnsupportedVersion => FailureKind::UnsupportedVersion,
+                        _ => FailureKind::InvalidHello,
+                    };
+                    self.gateway.record_failure(ConnectionFailure {
+                        remote_addr: self.remote,
+                        server_id,
+                        kind,
+                        reason: reject.message,
+                    });
+                }
+                ServerEvent::Reply { id, outcome, .. } => {
+                    if let Some(tx) = self.pending.remove(&id) {
+                        let _ = tx.send(Ok(outcome));
+                    }
+                }
+                ServerEvent::CommandTimedOut(id) => {
+                    if let Some(tx) = self.pending.remove(&id) {
+                        let timeout =
+                            Duration::from_millis(self.gateway.inner.config.command_timeout_ms);
+                        let _ = tx.send(Err(CommandError::Timeout(timeout)));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn authenticate(&mut self, hello: Hello) {
+        let inner = self.gateway.inner.clone();
+        let refuse = |this: &mut Self, code: RejectCode, kind: FailureKind, message: String| {
+            this.gateway.stats().rejected.fetch_add(1, Ordering::Relaxed);
+            this.gateway.record_failure(ConnectionFailure {
+                remote_addr: this.remote,
+                server_id: Some(hello.server_id.clone()),
+                kind,
+                reason: message.clone(),
+            });
+            this.session.reject(code, message);
+        };
+        if inner.shutdown.is_cancelled() {
+            let msg = "gm-server is shutting down".to_string();
+            return refuse(self, RejectCode::ShuttingDown, FailureKind::ServerFull, msg);
+        }
+        if inner.connections.load(Ordering::Relaxed) > inner.config.max_connections {
+            let msg = format!(
+                "gm-server is at its connection cap ({})",
+                inner.config.max_connections
+            );
+            return refuse(self, RejectCode::ServerFull, FailureKind::ServerFull, msg);
+        }
+        let key = match inner.store.find_key(&keys::hash(&hello.key)).await {
+            Ok(key) => key,
+            Err(e) => {
+                tracing::error!("key lookup failed: {e}");
+                self.session.reject(
+                    RejectCode::Unavailable,
+                    "gm-server cannot check keys right now; retrying later",
+                );
+                return;
+            }
+        };
+        let key = match key {
+            None => {
+                let msg = "invalid game-server key: this gm-server does not know it \
+                           (create one with `gm-server keys create --name <name>`)"
+                    .to_string();
+                return refuse(self, RejectCode::InvalidKey, FailureKind::InvalidKey, msg);
+            }
+            Some(k) if k.revoked_at_ms.is_some() => {
+                let msg = format!("game-server key {:?} has been revoked", k.name);
+                return refuse(self, RejectCode::RevokedKey, FailureKind::RevokedKey, msg);
+            }
+            Some(k) => k,
+        };
+
+        self.session_id = inner.next_session.fetch_add(1, Ordering::Relaxed);
+        self.session.accept(self.session_id, Instant::now());
+        inner.stats.established.fetch_add(1, Ordering::Relaxed);
+        let info = GameServerInfo {
+            server_id: hello.server_id.clone(),
+            name: hello.server_name.clone(),
+            region: hello.region.clone(),
+            game_build: hello.game_build.clone(),
+            sdk_version: hello.sdk_version.clone(),
+            key_name: key.name.clone(),
+            remote_addr: self.remote,
+            session_id: self.session_id,
+        };
+        let entry = Entry {
+            info,
+            tx: self.tx.clone(),
+            replaced: self.replaced.clone(),
+        };
+        if let Some(old) = inner.directory.insert(hello.server_id.clone(), entry) {
+            tracing::info!(server_id = %hello.server_id, "a new connection replaces the previous one");
+            old.replaced.cancel();
+        }
+        self.server_id = Some(hello.server_id.clone());
+        tracing::info!(
+            server_id = %hello.server_id,
+            name = %hello.server_name,
+            region = %hello.region,
+            build = %hello.game_build,
+            key = %key.name,
+            remote = %self.remote,
+            session = self.session_id,
+            "game server connected"
+        );
+        let now = now_ms();
+        let record = GameServerRecord {
+            server_id: hello.server_id,
+            name: hello.server_name,
+            region: hello.region,
+            game_build: hello.game_build,
+            sdk_version: hello.sdk_version,
+            key_name: key.name,
+            remote_addr: self.remote.to_string(),
+            first_seen_ms: now,
+            last_seen_ms: now,
+        };
+        if let Err(e) = inner.store.record_handshake(key.id, &record).await {
+            tracing::warn!("could not record the handshake of {}: {e}", record.server_id);
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), quinn::WriteError> {
+        self.out.clear();
+        let mut frames = 0;
+        while let Some(msg) = self.session.poll_transmit() {
+            if let Err(e) = self.codec.encode(&msg, &mut self.out) {
+                tracing::error!("dropping a {} message: {e}", msg.kind());
+                continue;
+            }
+            frames += 1;
+        }
+        if !self.out.is_empty() {
+            self.gateway
+                .stats()
+                .frames_out
+                .fetch_add(frames, Ordering::Relaxed);
+            self.send.write_all(&self.out).await?;
+        }
+        Ok(())
+    }
+
+    fn cleanup(&mut self) {
+        if let Some(id) = &self.server_id {
+            let removed = self
+                .gateway
+                .inner
+                .directory
+                .remove_if(id, |_, e| e.info.session_id == self.session_id);
+            if removed.is_some() {
+                tracing::info!(server_id = %id, "game server left the directory");
+            }
+        }
+        for (_, tx) in self.pending.drain() {
+            let _ = tx.send(Err(CommandError::Disconnected));
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn truncate(reason: &str) -> &str {
+    let mut end = reason.len().min(200);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
+}

@@ -1,0 +1,285 @@
+//! The gateway: accepts game servers over QUIC, authenticates them, keeps the directory of
+//! connected servers and routes commands to them.
+
+mod connection;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use gm_proto::CommandOutcome;
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::store::Store;
+
+/// How many recent connection failures are kept for operators.
+const RECENT_FAILURES: usize = 256;
+
+/// A connected game server, as the directory knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GameServerInfo {
+    /// Id from its hello.
+    pub server_id: String,
+    /// Display name.
+    pub name: String,
+    /// Region label.
+    pub region: String,
+    /// Game build.
+    pub game_build: String,
+    /// SDK version.
+    pub sdk_version: String,
+    /// Name of the key it used.
+    pub key_name: String,
+    /// Its address.
+    pub remote_addr: SocketAddr,
+    /// Session id given in the welcome.
+    pub session_id: u64,
+}
+
+/// Why a connection attempt or a session ended badly; kept so operators can see why a game
+/// server is not connected without reading logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionFailure {
+    /// Peer address.
+    pub remote_addr: SocketAddr,
+    /// Server id, when the hello was read.
+    pub server_id: Option<String>,
+    /// What went wrong.
+    pub kind: FailureKind,
+    /// Human-readable detail, as logged.
+    pub reason: String,
+}
+
+/// Category of a [`ConnectionFailure`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureKind {
+    /// TLS or QUIC handshake failed (wrong certificate pinned, not our ALPN, …).
+    Tls,
+    /// Unknown key.
+    InvalidKey,
+    /// Revoked key.
+    RevokedKey,
+    /// Protocol version not spoken here.
+    UnsupportedVersion,
+    /// Malformed hello fields.
+    InvalidHello,
+    /// Over the connection cap.
+    ServerFull,
+    /// Malformed or oversized frame, or an unexpected message.
+    ProtocolError,
+    /// Handshake or idle timeout.
+    Timeout,
+}
+
+/// Counters of the gateway, read by tests and (later) `/metrics`.
+#[derive(Debug, Default)]
+pub struct GatewayStats {
+    /// QUIC connections accepted.
+    pub accepted: AtomicU64,
+    /// Sessions that completed the handshake.
+    pub established: AtomicU64,
+    /// Handshakes refused (any reason).
+    pub rejected: AtomicU64,
+    /// Connections closed for a protocol error.
+    pub protocol_errors: AtomicU64,
+    /// Frames received.
+    pub frames_in: AtomicU64,
+    /// Frames sent.
+    pub frames_out: AtomicU64,
+}
+
+/// Why a command did not get an answer from the game.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// No game server with that id is connected.
+    #[error("game server {0:?} is not connected")]
+    NotConnected(String),
+    /// The game did not reply in time.
+    #[error("game server did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The connection ended before the reply came.
+    #[error("game server disconnected before answering")]
+    Disconnected,
+    /// Too many commands are in flight to that game server.
+    #[error("game server is busy: {0}")]
+    Busy(String),
+}
+
+/// Sent from the gateway to one connection's driver.
+#[derive(Debug)]
+pub(crate) enum ToConnection {
+    Command {
+        command: String,
+        args: Vec<String>,
+        issued_by: String,
+        reply: oneshot::Sender<Result<CommandOutcome, CommandError>>,
+    },
+}
+
+#[derive(Debug)]
+pub(crate) struct Entry {
+    info: GameServerInfo,
+    tx: mpsc::Sender<ToConnection>,
+    replaced: CancellationToken,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    pub(crate) config: crate::config::QuicConfig,
+    pub(crate) directory: DashMap<String, Entry>,
+    pub(crate) stats: GatewayStats,
+    pub(crate) failures: Mutex<VecDeque<ConnectionFailure>>,
+    pub(crate) connections: AtomicUsize,
+    pub(crate) next_session: AtomicU64,
+    /// Cancelled when the server starts shutting down.
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) tasks: TaskTracker,
+}
+
+/// Handle to the gateway; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Gateway {
+    pub(crate) fn new(store: Store, config: crate::config::QuicConfig) -> Gateway {
+        Gateway {
+            inner: Arc::new(Inner {
+                store,
+                config,
+                directory: DashMap::new(),
+                stats: GatewayStats::default(),
+                failures: Mutex::new(VecDeque::new()),
+                connections: AtomicUsize::new(0),
+                next_session: AtomicU64::new(1),
+                shutdown: CancellationToken::new(),
+                tasks: TaskTracker::new(),
+            }),
+        }
+    }
+
+    /// Accepts connections on `endpoint` until shutdown begins.
+    pub(crate) async fn accept_loop(self, endpoint: quinn::Endpoint) {
+        let inner = &self.inner;
+        loop {
+            let incoming = tokio::select! {
+                _ = inner.shutdown.cancelled() => break,
+                incoming = endpoint.accept() => match incoming {
+                    Some(i) => i,
+                    None => break,
+                },
+            };
+            // Hard cap well above the soft one: past it we do not even spend a TLS handshake.
+            if inner.connections.load(Ordering::Relaxed) >= inner.config.max_connections * 2 + 16 {
+                incoming.refuse();
+                continue;
+            }
+            inner.stats.accepted.fetch_add(1, Ordering::Relaxed);
+            let gateway = self.clone();
+            inner.tasks.spawn(connection::run(gateway, incoming));
+        }
+        inner.tasks.close();
+    }
+
+    /// Game servers connected now, sorted by id.
+    pub fn connected(&self) -> Vec<GameServerInfo> {
+        let mut list: Vec<_> = self
+            .inner
+            .directory
+            .iter()
+            .map(|e| e.info.clone())
+            .collect();
+        list.sort_by(|a, b| a.server_id.cmp(&b.server_id));
+        list
+    }
+
+    /// Whether a game server with this id is connected.
+    pub fn is_connected(&self, server_id: &str) -> bool {
+        self.inner.directory.contains_key(server_id)
+    }
+
+    /// Sends a command to one game server and waits for its reply (bounded by the command
+    /// timeout).
+    pub async fn send_command(
+        &self,
+        server_id: &str,
+        command: &str,
+        args: Vec<String>,
+        issued_by: &str,
+    ) -> Result<CommandOutcome, CommandError> {
+        let tx = self
+            .inner
+            .directory
+            .get(server_id)
+            .map(|e| e.tx.clone())
+            .ok_or_else(|| CommandError::NotConnected(server_id.to_string()))?;
+        let (reply, rx) = oneshot::channel();
+        tx.try_send(ToConnection::Command {
+            command: command.to_string(),
+            args,
+            issued_by: issued_by.to_string(),
+            reply,
+        })
+        .map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => {
+                CommandError::Busy("command queue full".into())
+            }
+            mpsc::error::TrySendError::Closed(_) => CommandError::Disconnected,
+        })?;
+        rx.await.unwrap_or(Err(CommandError::Disconnected))
+    }
+
+    /// The most recent connection failures, newest last.
+    pub fn recent_failures(&self) -> Vec<ConnectionFailure> {
+        self.inner.failures.lock().iter().cloned().collect()
+    }
+
+    /// Gateway counters.
+    pub fn stats(&self) -> &GatewayStats {
+        &self.inner.stats
+    }
+
+    /// QUIC connections open now, authenticated or not.
+    pub fn open_connections(&self) -> usize {
+        self.inner.connections.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn record_failure(&self, failure: ConnectionFailure) {
+        tracing::warn!(
+            remote = %failure.remote_addr,
+            server_id = failure.server_id.as_deref().unwrap_or("-"),
+            kind = ?failure.kind,
+            "game server connection failed: {}",
+            failure.reason
+        );
+        let mut failures = self.inner.failures.lock();
+        if failures.len() == RECENT_FAILURES {
+            failures.pop_front();
+        }
+        failures.push_back(failure);
+    }
+
+    /// Begins shutdown: stops accepting, tells every game server, and waits (up to `drain`)
+    /// for connections to finish.
+    pub(crate) async fn shutdown(&self, drain: Duration) {
+        self.inner.shutdown.cancel();
+        self.inner.tasks.close();
+        if tokio::time::timeout(drain, self.inner.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                remaining = self.open_connections(),
+                "connections still open after the drain timeout; closing them"
+            );
+        }
+    }
+}

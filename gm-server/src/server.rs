@@ -1,0 +1,177 @@
+//! Starting and stopping a whole gm-server: store, TLS identity, QUIC gateway, HTTP listener.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::gateway::Gateway;
+use crate::http::{AppState, router};
+use crate::store::{Store, StoreError};
+use crate::tls::{Identity, TlsError};
+
+/// Why gm-server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TLS identity could not be loaded or created.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The store could not be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A listener could not bind.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// A running gm-server. Dropping it does not stop it; call [`RunningServer::shutdown`].
+#[derive(Debug)]
+pub struct RunningServer {
+    quic_addr: SocketAddr,
+    http_addr: SocketAddr,
+    fingerprint: String,
+    store: Store,
+    gateway: Gateway,
+    endpoint: quinn::Endpoint,
+    accept_task: JoinHandle<()>,
+    http_task: JoinHandle<()>,
+    http_shutdown: tokio_util::sync::CancellationToken,
+    drain: Duration,
+}
+
+impl RunningServer {
+    /// Opens the store, loads the TLS identity and starts both listeners.
+    pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+        let identity = Identity::load_or_create(&config.data_dir, &config.quic.hostnames)?;
+        let fingerprint = identity.fingerprint();
+        if identity.created {
+            tracing::info!(dir = %config.data_dir.display(), "created a self-signed TLS certificate");
+        }
+        let store = Store::open(
+            config.database.url.as_deref(),
+            &config.data_dir,
+            config.database.max_connections,
+        )
+        .await?;
+        tracing::info!(backend = ?store.backend(), "store open");
+
+        let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(
+            (*identity.rustls_server_config()?).clone(),
+        )
+        .map_err(|e| TlsError::Rustls(rustls::Error::General(e.to_string())))?;
+        let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+        let mut transport = quinn::TransportConfig::default();
+        transport.max_idle_timeout(
+            quinn::IdleTimeout::try_from(Duration::from_millis(config.quic.idle_timeout_ms)).ok(),
+        );
+        server_config.transport_config(Arc::new(transport));
+        let endpoint = quinn::Endpoint::server(server_config, config.quic.listen).map_err(
+            |source| StartError::Bind {
+                addr: config.quic.listen,
+                source,
+            },
+        )?;
+        let quic_addr = endpoint.local_addr().map_err(|source| StartError::Bind {
+            addr: config.quic.listen,
+            source,
+        })?;
+
+        let gateway = Gateway::new(store.clone(), config.quic.clone());
+        let accept_task = tokio::spawn(gateway.clone().accept_loop(endpoint.clone()));
+
+        let listener = tokio::net::TcpListener::bind(config.http.listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.http.listen,
+                source,
+            })?;
+        let http_addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.http.listen,
+            source,
+        })?;
+        let app = router(AppState {
+            store: store.clone(),
+            gateway: gateway.clone(),
+        });
+        let http_shutdown = tokio_util::sync::CancellationToken::new();
+        let stop = http_shutdown.clone();
+        let http_task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await });
+            if let Err(e) = serve.await {
+                tracing::error!("HTTP listener failed: {e}");
+            }
+        });
+        tracing::info!(%quic_addr, %http_addr, %fingerprint, "gm-server listening");
+        Ok(RunningServer {
+            quic_addr,
+            http_addr,
+            fingerprint,
+            store,
+            gateway,
+            endpoint,
+            accept_task,
+            http_task,
+            http_shutdown,
+            drain: Duration::from_millis(config.shutdown.drain_timeout_ms),
+        })
+    }
+
+    /// Where game servers connect.
+    pub fn quic_addr(&self) -> SocketAddr {
+        self.quic_addr
+    }
+
+    /// Where the HTTP listener is.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// SHA-256 fingerprint of the TLS certificate, for game servers to pin.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// The gateway to connected game servers.
+    pub fn gateway(&self) -> &Gateway {
+        &self.gateway
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Graceful shutdown: stop accepting, tell game servers, drain, close the store.
+    pub async fn shutdown(self) {
+        tracing::info!("shutting down: no new game servers, telling connected ones");
+        self.gateway.shutdown(self.drain).await;
+        let _ = self.accept_task.await;
+        self.endpoint
+            .close(quinn::VarInt::from_u32(gm_proto::close::SHUTTING_DOWN), b"shutting down");
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+        self.http_shutdown.cancel();
+        let _ = self.http_task.await;
+        self.store.close().await;
+        tracing::info!("gm-server stopped");
+    }
+}
