@@ -270,7 +270,10 @@ mod tests {
     #[test]
     fn environment_overrides_the_file() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("gm.toml", "[quic]\nmax_connections = 5\n[log]\nformat = \"json\"\n")?;
+            jail.create_file(
+                "gm.toml",
+                "[quic]\nmax_connections = 5\n[log]\nformat = \"json\"\n",
+            )?;
             jail.set_env("GM_QUIC__MAX_CONNECTIONS", "7");
             let c = Config::load(Some(Path::new("gm.toml"))).unwrap();
             assert_eq!(c.quic.max_connections, 7);

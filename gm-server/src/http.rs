@@ -39,7 +39,10 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
         Ok(()) => (StatusCode::OK, "ready\n".into()),
         Err(e) => {
             tracing::warn!("readiness check failed: {e}");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n".into())
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store unavailable\n".into(),
+            )
         }
     }
 }

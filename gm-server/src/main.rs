@@ -9,7 +9,11 @@ use gm_server::config::LogFormat;
 use gm_server::{Config, RunningServer, Store, keys, logging, store, tls};
 
 #[derive(Debug, Parser)]
-#[command(name = "gm-server", version, about = "The central GM and telemetry server")]
+#[command(
+    name = "gm-server",
+    version,
+    about = "The central GM and telemetry server"
+)]
 struct Cli {
     /// TOML configuration file (see `gm-server config default`).
     #[arg(long, short, global = true, env = "GM_CONFIG")]
@@ -78,8 +82,18 @@ enum ConfigCommand {
     Show,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    match real_main(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::load(cli.config.as_deref())?;
     if let Some(dir) = &cli.data_dir {
         config.data_dir = dir.clone();
@@ -194,11 +208,26 @@ async fn keys_command(command: KeysCommand, config: &Config) -> anyhow::Result<(
             if keys.is_empty() {
                 eprintln!("no keys yet: create one with `gm-server keys create --name <name>`");
             }
-            println!("{:<24} {:<14} {:<10} {:<14}", "NAME", "KEY", "STATE", "LAST USED (ms)");
+            println!(
+                "{:<24} {:<14} {:<10} {:<14}",
+                "NAME", "KEY", "STATE", "LAST USED (ms)"
+            );
             for k in keys {
-                let state = if k.revoked_at_ms.is_some() { "revoked" } else { "active" };
-                let used = k.last_used_at_ms.map_or("never".to_string(), |t| t.to_string());
-                println!("{:<24} {:<14} {:<10} {:<14}", k.name, format!("{}…", k.hint), state, used);
+                let state = if k.revoked_at_ms.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                let used = k
+                    .last_used_at_ms
+                    .map_or("never".to_string(), |t| t.to_string());
+                println!(
+                    "{:<24} {:<14} {:<10} {:<14}",
+                    k.name,
+                    format!("{}…", k.hint),
+                    state,
+                    used
+                );
             }
             Ok(())
         }

@@ -84,12 +84,13 @@ impl RunningServer {
             quinn::IdleTimeout::try_from(Duration::from_millis(config.quic.idle_timeout_ms)).ok(),
         );
         server_config.transport_config(Arc::new(transport));
-        let endpoint = quinn::Endpoint::server(server_config, config.quic.listen).map_err(
-            |source| StartError::Bind {
-                addr: config.quic.listen,
-                source,
-            },
-        )?;
+        let endpoint =
+            quinn::Endpoint::server(server_config, config.quic.listen).map_err(|source| {
+                StartError::Bind {
+                    addr: config.quic.listen,
+                    source,
+                }
+            })?;
         let quic_addr = endpoint.local_addr().map_err(|source| StartError::Bind {
             addr: config.quic.listen,
             source,
@@ -166,8 +167,10 @@ impl RunningServer {
         tracing::info!("shutting down: no new game servers, telling connected ones");
         self.gateway.shutdown(self.drain).await;
         let _ = self.accept_task.await;
-        self.endpoint
-            .close(quinn::VarInt::from_u32(gm_proto::close::SHUTTING_DOWN), b"shutting down");
+        self.endpoint.close(
+            quinn::VarInt::from_u32(gm_proto::close::SHUTTING_DOWN),
+            b"shutting down",
+        );
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
         self.http_shutdown.cancel();
         let _ = self.http_task.await;

@@ -65,7 +65,10 @@ pub(super) async fn run(gateway: Gateway, incoming: quinn::Incoming) {
     let (send, recv) = match tokio::time::timeout(handshake_timeout, conn.accept_bi()).await {
         Ok(Ok(streams)) => streams,
         Ok(Err(e)) => {
-            fail(FailureKind::Timeout, format!("closed before opening a stream: {e}"));
+            fail(
+                FailureKind::Timeout,
+                format!("closed before opening a stream: {e}"),
+            );
             return;
         }
         Err(_) => {
@@ -128,12 +131,18 @@ impl Driver {
                 break;
             }
             if let Some((code, reason)) = self.close.take() {
-                let _ = self.send.finish();
-                self.conn.close(VarInt::from_u32(code), truncate(&reason).as_bytes());
+                if code == close::SHUTTING_DOWN {
+                    self.linger().await;
+                }
+                self.conn
+                    .close(VarInt::from_u32(code), truncate(&reason).as_bytes());
                 break;
             }
             if self.session.is_closed() {
-                self.conn.close(VarInt::from_u32(close::REJECTED), b"handshake rejected");
+                // Closing at once would discard the reject still in flight.
+                self.linger().await;
+                self.conn
+                    .close(VarInt::from_u32(close::REJECTED), b"handshake rejected");
                 break;
             }
             let deadline = self
@@ -175,7 +184,10 @@ impl Driver {
         loop {
             match self.reader.next_message() {
                 Ok(Some(msg)) => {
-                    self.gateway.stats().frames_in.fetch_add(1, Ordering::Relaxed);
+                    self.gateway
+                        .stats()
+                        .frames_in
+                        .fetch_add(1, Ordering::Relaxed);
                     if let Err(e) = self.session.handle_message(msg, Instant::now()) {
                         self.on_protocol_error(e);
                         return;
@@ -252,7 +264,10 @@ impl Driver {
             match event {
                 ServerEvent::Hello(hello) => self.authenticate(hello).await,
                 ServerEvent::Refused { reject, server_id } => {
-                    self.gateway.stats().rejected.fetch_add(1, Ordering::Relaxed);
+                    self.gateway
+                        .stats()
+                        .rejected
+                        .fetch_add(1, Ordering::Relaxed);
                     let kind = match reject.code {
                         RejectCode::UnsupportedVersion => FailureKind::UnsupportedVersion,
                         _ => FailureKind::InvalidHello,
@@ -283,7 +298,10 @@ impl Driver {
     async fn authenticate(&mut self, hello: Hello) {
         let inner = self.gateway.inner.clone();
         let refuse = |this: &mut Self, code: RejectCode, kind: FailureKind, message: String| {
-            this.gateway.stats().rejected.fetch_add(1, Ordering::Relaxed);
+            this.gateway
+                .stats()
+                .rejected
+                .fetch_add(1, Ordering::Relaxed);
             this.gateway.record_failure(ConnectionFailure {
                 remote_addr: this.remote,
                 server_id: Some(hello.server_id.clone()),
@@ -374,7 +392,10 @@ impl Driver {
             last_seen_ms: now,
         };
         if let Err(e) = inner.store.record_handshake(key.id, &record).await {
-            tracing::warn!("could not record the handshake of {}: {e}", record.server_id);
+            tracing::warn!(
+                "could not record the handshake of {}: {e}",
+                record.server_id
+            );
         }
     }
 
@@ -396,6 +417,14 @@ impl Driver {
             self.send.write_all(&self.out).await?;
         }
         Ok(())
+    }
+
+    /// Finishes our stream and waits (briefly) until the peer has acknowledged what we sent,
+    /// so a reject or shutting-down notice is read before the connection closes.
+    async fn linger(&mut self) {
+        if self.send.finish().is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), self.send.stopped()).await;
+        }
     }
 
     fn cleanup(&mut self) {

@@ -229,9 +229,7 @@ impl Gateway {
             reply,
         })
         .map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => {
-                CommandError::Busy("command queue full".into())
-            }
+            mpsc::error::TrySendError::Full(_) => CommandError::Busy("command queue full".into()),
             mpsc::error::TrySendError::Closed(_) => CommandError::Disconnected,
         })?;
         rx.await.unwrap_or(Err(CommandError::Disconnected))

@@ -226,7 +226,11 @@ impl Store {
 
     /// Every key, oldest first.
     pub async fn list_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
-        let sql = concat!("SELECT ", key_columns!(), " FROM game_server_keys ORDER BY id");
+        let sql = concat!(
+            "SELECT ",
+            key_columns!(),
+            " FROM game_server_keys ORDER BY id"
+        );
         Ok(on_pool!(self, pool => sqlx::query_as::<_, KeyRecord>(sql).fetch_all(pool).await?))
     }
 
@@ -245,7 +249,11 @@ impl Store {
 
     /// The key whose hash is `key_hash`, revoked or not.
     pub async fn find_key(&self, key_hash: &str) -> Result<Option<KeyRecord>, StoreError> {
-        let sql = concat!("SELECT ", key_columns!(), " FROM game_server_keys WHERE key_hash = $1");
+        let sql = concat!(
+            "SELECT ",
+            key_columns!(),
+            " FROM game_server_keys WHERE key_hash = $1"
+        );
         Ok(on_pool!(self, pool => sqlx::query_as::<_, KeyRecord>(sql)
             .bind(key_hash)
             .fetch_optional(pool)
@@ -293,9 +301,11 @@ impl Store {
     pub async fn list_game_servers(&self) -> Result<Vec<GameServerRecord>, StoreError> {
         let sql = "SELECT server_id, name, region, game_build, sdk_version, key_name, \
                    remote_addr, first_seen_ms, last_seen_ms FROM game_servers ORDER BY server_id";
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, GameServerRecord>(sql)
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, GameServerRecord>(sql)
             .fetch_all(pool)
-            .await?))
+            .await?),
+        )
     }
 }
 

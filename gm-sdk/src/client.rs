@@ -1,0 +1,165 @@
+//! The handle the game thread holds.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use tokio::sync::{Notify, mpsc};
+
+use crate::builder::GmClientBuilder;
+use crate::command::{CommandOutcome, IncomingCommand};
+use crate::status::{ConnectionStatus, GameStatus};
+
+/// State shared by every handle and the driver.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) status: Mutex<ConnectionStatus>,
+    pub(crate) connected: AtomicBool,
+    pub(crate) players: AtomicU32,
+    pub(crate) tick_rate_bits: AtomicU32,
+    pub(crate) commands_refused: AtomicU64,
+    pub(crate) replies_dropped: AtomicU64,
+    pub(crate) reconnects: AtomicU64,
+    pub(crate) last_disconnect: Mutex<Option<String>>,
+    pub(crate) stop: AtomicBool,
+    pub(crate) stop_notify: Notify,
+}
+
+impl Shared {
+    pub(crate) fn new() -> Shared {
+        Shared {
+            status: Mutex::new(ConnectionStatus::Connecting {
+                attempt: 0,
+                last_error: None,
+            }),
+            connected: AtomicBool::new(false),
+            players: AtomicU32::new(0),
+            tick_rate_bits: AtomicU32::new(0),
+            commands_refused: AtomicU64::new(0),
+            replies_dropped: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            last_disconnect: Mutex::new(None),
+            stop: AtomicBool::new(false),
+            stop_notify: Notify::new(),
+        }
+    }
+
+    pub(crate) fn set_status(&self, status: ConnectionStatus) {
+        self.connected
+            .store(status.is_connected(), Ordering::Release);
+        *self.status.lock() = status;
+    }
+
+    pub(crate) fn game_status(&self) -> GameStatus {
+        GameStatus {
+            players: self.players.load(Ordering::Relaxed),
+            tick_rate_hz: f32::from_bits(self.tick_rate_bits.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+/// A reply travelling from the game to the driver.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) session: u64,
+    pub(crate) id: gm_proto::RequestId,
+    pub(crate) outcome: CommandOutcome,
+}
+
+/// Handle to the SDK, held by the game. Cheap to clone; every method returns at once.
+///
+/// Commands from gm-server wait in a bounded queue until the game takes them with
+/// [`poll_command`](Self::poll_command); replies go back through a bounded queue to the driver.
+/// Nothing here waits for the network.
+#[derive(Debug, Clone)]
+pub struct GmClient {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) commands: crossbeam_channel::Receiver<IncomingCommand>,
+    pub(crate) replies: mpsc::Sender<Reply>,
+}
+
+impl GmClient {
+    /// Starts configuring a client that connects to gm-server at `addr` (`host:port`).
+    pub fn builder(addr: impl Into<String>) -> GmClientBuilder {
+        GmClientBuilder::new(addr)
+    }
+
+    /// The connection state, with the reason when not connected. Takes a short lock and
+    /// clones: call it when something is shown, not every tick (see
+    /// [`is_connected`](Self::is_connected)).
+    pub fn status(&self) -> ConnectionStatus {
+        self.shared.status.lock().clone()
+    }
+
+    /// Why the last established session ended, if one did (for example "gm-server is shutting
+    /// down"). [`status`](Self::status) shows the latest reconnect attempt instead.
+    pub fn last_disconnect(&self) -> Option<String> {
+        self.shared.last_disconnect.lock().clone()
+    }
+
+    /// Whether a session is established; one atomic load.
+    pub fn is_connected(&self) -> bool {
+        self.shared.connected.load(Ordering::Acquire)
+    }
+
+    /// Reports figures answered by the built-in `status` command. Two atomic stores; call it
+    /// every tick if you like.
+    pub fn report_status(&self, status: GameStatus) {
+        self.shared.players.store(status.players, Ordering::Relaxed);
+        self.shared
+            .tick_rate_bits
+            .store(status.tick_rate_hz.to_bits(), Ordering::Relaxed);
+    }
+
+    /// The next command waiting for the game, if any. Never blocks.
+    pub fn poll_command(&self) -> Option<IncomingCommand> {
+        self.commands.try_recv().ok()
+    }
+
+    /// Answers a command taken with [`poll_command`](Self::poll_command). Never blocks: if the
+    /// reply queue is full or the session that sent the command has ended, the reply is dropped,
+    /// counted, and gm-server reports a timeout to whoever asked. Returns whether it was queued.
+    pub fn reply(&self, command: &IncomingCommand, outcome: CommandOutcome) -> bool {
+        let queued = self
+            .replies
+            .try_send(Reply {
+                session: command.session,
+                id: command.id,
+                outcome,
+            })
+            .is_ok();
+        if !queued {
+            self.shared.replies_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        queued
+    }
+
+    /// Counters of what the SDK had to drop or refuse.
+    pub fn stats(&self) -> ClientStats {
+        ClientStats {
+            commands_refused: self.shared.commands_refused.load(Ordering::Relaxed),
+            replies_dropped: self.shared.replies_dropped.load(Ordering::Relaxed),
+            reconnects: self.shared.reconnects.load(Ordering::Relaxed),
+            commands_queued: self.commands.len(),
+        }
+    }
+
+    /// Asks the driver to close the connection and stop. Returns at once.
+    pub fn shutdown(&self) {
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.stop_notify.notify_one();
+    }
+}
+
+/// What the SDK dropped or refused, and how often it reconnected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClientStats {
+    /// Commands answered "unavailable" because the game's queue was full.
+    pub commands_refused: u64,
+    /// Replies dropped (queue full, or their session had ended).
+    pub replies_dropped: u64,
+    /// Sessions established after the first.
+    pub reconnects: u64,
+    /// Commands waiting for the game now.
+    pub commands_queued: usize,
+}

@@ -1,0 +1,398 @@
+//! End-to-end tests over real loopback QUIC: a real gm-server, the real SDK.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use gm_proto::{CommandOutcome, close};
+use gm_sdk::{ConnectionStatus, GameStatus, RefusalKind, ServerTrust};
+use gm_server::{CommandError, FailureKind};
+
+fn refused(status: &ConnectionStatus) -> Option<(RefusalKind, String)> {
+    match status {
+        ConnectionStatus::Refused { kind, reason } => Some((*kind, reason.clone())),
+        _ => None,
+    }
+}
+
+async fn wait_refused(client: &gm_sdk::GmClient) -> (RefusalKind, String) {
+    wait_for("client refused", Duration::from_secs(10), || {
+        refused(&client.status()).is_some()
+    })
+    .await;
+    refused(&client.status()).unwrap()
+}
+
+async fn wait_failure(t: &TestServer, kind: FailureKind) -> gm_server::ConnectionFailure {
+    let gw = t.server.gateway().clone();
+    wait_for(
+        "server recorded the failure",
+        Duration::from_secs(10),
+        || gw.recent_failures().iter().any(|f| f.kind == kind),
+    )
+    .await;
+    gw.recent_failures()
+        .into_iter()
+        .find(|f| f.kind == kind)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn walking_skeleton_status_command_round_trip() {
+    let t = start_server().await;
+    let key = t.create_key("eu-1").await;
+    let (client, driver) = t.client(&key, "eu-1").build().unwrap();
+    tokio::spawn(driver);
+    wait_connected(&client).await;
+    client.report_status(GameStatus {
+        players: 7,
+        tick_rate_hz: 60.0,
+    });
+
+    let gw = t.server.gateway();
+    assert!(gw.is_connected("eu-1"));
+    let info = &gw.connected()[0];
+    assert_eq!(
+        (info.region.as_str(), info.key_name.as_str()),
+        ("test", "eu-1")
+    );
+
+    let reply = gw
+        .send_command("eu-1", "status", vec![], "tester")
+        .await
+        .unwrap();
+    assert_eq!(reply.field("players"), Some("7"), "{reply:?}");
+    assert_eq!(reply.field("tick_rate_hz"), Some("60.00"));
+
+    // A game command goes to the game loop's queue and comes back with the game's answer.
+    let game = client.clone();
+    let game_thread = std::thread::spawn(move || {
+        for _ in 0..500 {
+            if let Some(cmd) = game.poll_command() {
+                let text = format!("{} {}", cmd.command, cmd.args.join(" "));
+                game.reply(&cmd, CommandOutcome::ok(text));
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    });
+    let reply = gw
+        .send_command("eu-1", "echo", vec!["hi".into(), "there".into()], "tester")
+        .await
+        .unwrap();
+    assert!(game_thread.join().unwrap());
+    assert_eq!(reply, CommandOutcome::ok("echo hi there"));
+
+    // The handshake was recorded in the store.
+    let servers = t.server.store().list_game_servers().await.unwrap();
+    assert_eq!(servers[0].server_id, "eu-1");
+    assert!(
+        t.server.store().list_keys().await.unwrap()[0]
+            .last_used_at_ms
+            .is_some()
+    );
+    assert_eq!(client.stats().reconnects, 0);
+}
+
+#[tokio::test]
+async fn unanswered_command_times_out_with_a_readable_error() {
+    let t = start_server().await;
+    let key = t.create_key("eu-1").await;
+    let (client, driver) = t.client(&key, "eu-1").build().unwrap();
+    tokio::spawn(driver);
+    wait_connected(&client).await;
+    let err = t
+        .server
+        .gateway()
+        .send_command("eu-1", "never-answered", vec![], "tester")
+        .await
+        .unwrap_err();
+    assert_eq!(err, CommandError::Timeout(Duration::from_secs(2)));
+    assert!(err.to_string().contains("did not answer"));
+    let err = t
+        .server
+        .gateway()
+        .send_command("nobody", "status", vec![], "tester")
+        .await
+        .unwrap_err();
+    assert_eq!(err, CommandError::NotConnected("nobody".into()));
+}
+
+#[tokio::test]
+async fn bad_key_is_refused_on_both_sides() {
+    let t = start_server().await;
+    let _real = t.create_key("eu-1").await;
+    let client = t.client("gmk_not-a-real-key", "eu-9").spawn().unwrap();
+    let (kind, reason) = wait_refused(&client).await;
+    assert_eq!(kind, RefusalKind::InvalidKey);
+    assert!(reason.contains("invalid game-server key"), "{reason}");
+    let failure = wait_failure(&t, FailureKind::InvalidKey).await;
+    assert_eq!(failure.server_id.as_deref(), Some("eu-9"));
+    assert!(
+        failure.reason.contains("does not know"),
+        "{}",
+        failure.reason
+    );
+    assert!(!t.server.gateway().is_connected("eu-9"));
+    client.shutdown();
+}
+
+#[tokio::test]
+async fn revoked_key_is_refused_on_both_sides() {
+    let t = start_server().await;
+    let key = t.create_key("eu-1").await;
+    assert!(t.server.store().revoke_key("eu-1", 1).await.unwrap());
+    let client = t.client(&key, "eu-1").spawn().unwrap();
+    let (kind, reason) = wait_refused(&client).await;
+    assert_eq!(kind, RefusalKind::RevokedKey);
+    assert!(reason.contains("\"eu-1\" has been revoked"), "{reason}");
+    let failure = wait_failure(&t, FailureKind::RevokedKey).await;
+    assert!(failure.reason.contains("revoked"));
+    client.shutdown();
+}
+
+#[tokio::test]
+async fn unknown_protocol_version_is_refused_with_the_versions_spoken() {
+    let t = start_server().await;
+    let key = t.create_key("eu-1").await;
+    let client = t.client(&key, "eu-1").protocol_version(99).spawn().unwrap();
+    let (kind, reason) = wait_refused(&client).await;
+    assert_eq!(kind, RefusalKind::UnsupportedVersion);
+    assert!(reason.contains("version 99"), "{reason}");
+    assert!(reason.contains("speaks [1]"), "{reason}");
+    let failure = wait_failure(&t, FailureKind::UnsupportedVersion).await;
+    assert!(failure.reason.contains("99"), "{}", failure.reason);
+    client.shutdown();
+}
+
+#[tokio::test]
+async fn wrong_certificate_fingerprint_is_refused_on_both_sides() {
+    let t = start_server().await;
+    let key = t.create_key("eu-1").await;
+    let wrong = "00:".repeat(31) + "00";
+    let client = t
+        .client(&key, "eu-1")
+        .pin_fingerprint(&wrong)
+        .spawn()
+        .unwrap();
+    let (kind, reason) = wait_refused(&client).await;
+    assert_eq!(kind, RefusalKind::Certificate);
+    assert!(reason.contains("does not match the pinned"), "{reason}");
+    assert!(reason.contains(t.server.fingerprint()), "{reason}");
+    let failure = wait_failure(&t, FailureKind::Tls).await;
+    assert!(
+        failure.reason.contains("TLS handshake failed"),
+        "{}",
+        failure.reason
+    );
+    client.shutdown();
+}
+
+#[tokio::test]
+async fn the_ca_file_mode_trusts_the_servers_own_certificate() {
+    let t = start_server().await;
+    let key = t.create_key("eu-1").await;
+    let cert = t.dir.path().join("tls/cert.pem");
+    let client = t
+        .client(&key, "eu-1")
+        .trust(ServerTrust::CaFile(cert))
+        .server_name("localhost")
+        .spawn()
+        .unwrap();
+    wait_connected(&client).await;
+    // The same certificate under another name is refused.
+    let other = t
+        .client(&key, "eu-2")
+        .trust(ServerTrust::CaFile(t.dir.path().join("tls/cert.pem")))
+        .server_name("not-this-host.example")
+        .spawn()
+        .unwrap();
+    let (kind, _) = wait_refused(&other).await;
+    assert_eq!(kind, RefusalKind::Certificate);
+    client.shutdown();
+    other.shutdown();
+}
+
+/// Opens a raw gm-proto stream to the server, to send bytes the SDK never would.
+async fn raw_stream(t: &TestServer) -> (quinn::Connection, quinn::SendStream, quinn::RecvStream) {
+    let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    ep.set_default_client_config(
+        gm_sdk::quinn_client_config(&ServerTrust::Fingerprint(t.server.fingerprint().into()))
+            .unwrap(),
+    );
+    let conn = ep
+        .connect(t.server.quic_addr(), "localhost")
+        .unwrap()
+        .await
+        .unwrap();
+    let (send, recv) = conn.open_bi().await.unwrap();
+    (conn, send, recv)
+}
+
+async fn closed_with(conn: &quinn::Connection) -> (u64, String) {
+    let err = tokio::time::timeout(Duration::from_secs(5), conn.closed())
+        .await
+        .expect("server closes the connection");
+    match err {
+        quinn::ConnectionError::ApplicationClosed(c) => (
+            c.error_code.into_inner(),
+            String::from_utf8_lossy(&c.reason).into_owned(),
+        ),
+        other => panic!("unexpected close: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn malformed_and_oversized_frames_close_only_that_connection() {
+    let t = start_server().await;
+    let key = t.create_key("fleet").await;
+    let (good, driver) = t.client(&key, "good-1").build().unwrap();
+    tokio::spawn(driver);
+    wait_connected(&good).await;
+
+    // Garbage inside a well-sized frame.
+    let (conn, mut send, _recv) = raw_stream(&t).await;
+    send.write_all(&[0, 0, 0, 4, 0xff, 0xff, 0xff, 0xff])
+        .await
+        .unwrap();
+    let (code, reason) = closed_with(&conn).await;
+    assert_eq!(code, u64::from(close::PROTOCOL_ERROR));
+    assert!(reason.contains("malformed frame"), "{reason}");
+
+    // A length prefix above the 1 MiB limit: refused before the payload is read.
+    let (conn, mut send, _recv) = raw_stream(&t).await;
+    send.write_all(&(2u32 << 20).to_be_bytes()).await.unwrap();
+    let (code, reason) = closed_with(&conn).await;
+    assert_eq!(code, u64::from(close::PROTOCOL_ERROR));
+    assert!(
+        reason.contains("exceeds the maximum frame size"),
+        "{reason}"
+    );
+
+    // A well-formed message that is not a hello.
+    let (conn, mut send, _recv) = raw_stream(&t).await;
+    let mut buf = Vec::new();
+    gm_proto::FrameCodec::default()
+        .encode(&gm_proto::Message::Ping { nonce: 1 }, &mut buf)
+        .unwrap();
+    send.write_all(&buf).await.unwrap();
+    let (code, reason) = closed_with(&conn).await;
+    assert_eq!(code, u64::from(close::PROTOCOL_ERROR));
+    assert!(reason.contains("unexpected ping"), "{reason}");
+
+    assert_eq!(
+        t.server
+            .gateway()
+            .stats()
+            .protocol_errors
+            .load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
+    // The well-behaved game server never noticed.
+    assert!(good.is_connected());
+    let reply = t
+        .server
+        .gateway()
+        .send_command("good-1", "status", vec![], "tester")
+        .await
+        .unwrap();
+    assert!(reply.field("players").is_some());
+    assert_eq!(good.stats().reconnects, 0);
+}
+
+#[tokio::test]
+async fn connection_cap_refuses_extra_game_servers_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = start_server_with(dir, |c| c.quic.max_connections = 1).await;
+    let key = t.create_key("fleet").await;
+    let first = t.client(&key, "a").spawn().unwrap();
+    wait_connected(&first).await;
+    let second = t.client(&key, "b").spawn().unwrap();
+    wait_for("second refused as full", Duration::from_secs(10), || {
+        matches!(second.status(), ConnectionStatus::Connecting { last_error: Some(e), .. } if e.contains("connection cap"))
+    })
+    .await;
+    assert!(!t.server.gateway().is_connected("b"));
+    first.shutdown();
+    // Once the first leaves, the second gets in by itself.
+    wait_connected(&second).await;
+    second.shutdown();
+}
+
+#[tokio::test]
+async fn a_newer_connection_with_the_same_id_replaces_the_old_one() {
+    let t = start_server().await;
+    let key = t.create_key("fleet").await;
+    let old = t.client(&key, "eu-1").spawn().unwrap();
+    wait_connected(&old).await;
+    let first_session = t.server.gateway().connected()[0].session_id;
+    let new = t.client(&key, "eu-1").spawn().unwrap();
+    wait_connected(&new).await;
+    wait_for(
+        "directory points at the new session",
+        Duration::from_secs(5),
+        || {
+            t.server
+                .gateway()
+                .connected()
+                .first()
+                .is_some_and(|i| i.session_id != first_session)
+        },
+    )
+    .await;
+    old.shutdown();
+    new.shutdown();
+}
+
+#[tokio::test]
+async fn graceful_shutdown_tells_game_servers_and_they_reconnect_to_the_next_server() {
+    let t = start_server().await;
+    let key = t.create_key("eu-1").await;
+    let client = t.client(&key, "eu-1").spawn().unwrap();
+    wait_connected(&client).await;
+    let addr = t.server.quic_addr();
+    let dir = t.dir;
+    t.server.shutdown().await;
+    wait_for(
+        "client notices the shutdown",
+        Duration::from_secs(5),
+        || !client.is_connected(),
+    )
+    .await;
+    let why = client.last_disconnect().unwrap();
+    assert!(why.contains("shutting down"), "{why}");
+    // Same data directory (same certificate and keys), same port.
+    let t = start_server_with(dir, |c| c.quic.listen = addr).await;
+    let took = wait_for("client reconnects", Duration::from_secs(10), || {
+        client.is_connected()
+    })
+    .await;
+    assert!(took < Duration::from_secs(5), "reconnected after {took:?}");
+    assert_eq!(client.stats().reconnects, 1);
+    client.shutdown();
+    t.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer_over_http() {
+    let t = start_server().await;
+    let addr = t.server.http_addr();
+    for (path, want) in [("/healthz", "ok"), ("/readyz", "ready")] {
+        let body = http_get(addr, path).await;
+        assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+        assert!(body.trim_end().ends_with(want), "{body}");
+    }
+}
+
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
