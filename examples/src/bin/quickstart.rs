@@ -1,0 +1,137 @@
+//! One command: gm-server on embedded SQLite plus the example game connected to it.
+//!
+//! Run with: `cargo run -p gm-examples --bin quickstart`
+//!
+//! It keeps its data in `./gm-data/quickstart` (certificate, SQLite database), creates a fresh
+//! game-server key on each start (revoking the previous quickstart key), and every few seconds
+//! asks the game for its `status` through gm-server, the way an operator's tools will.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use clap::Parser;
+use gm_examples::game::{ExampleGame, GameConfig};
+use gm_sdk::GmClient;
+use gm_server::{Config, RunningServer, keys, store};
+
+#[derive(Debug, Parser)]
+#[command(about = "gm-server on SQLite with an example game server connected")]
+struct Args {
+    /// Data directory for the quickstart server.
+    #[arg(long, default_value = "gm-data/quickstart")]
+    data_dir: PathBuf,
+    /// QUIC address for game servers.
+    #[arg(long, default_value = "127.0.0.1:7400")]
+    quic: SocketAddr,
+    /// HTTP address.
+    #[arg(long, default_value = "127.0.0.1:7401")]
+    http: SocketAddr,
+    /// Simulated players.
+    #[arg(long, default_value_t = 50)]
+    players: usize,
+    /// Stop after this many seconds (runs until Ctrl-C when unset).
+    #[arg(long)]
+    run_for: Option<u64>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,quinn=warn".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let mut config = Config::default();
+    config.data_dir = args.data_dir.clone();
+    config.quic.listen = args.quic;
+    config.http.listen = args.http;
+    let server = RunningServer::start(config).await?;
+
+    // A fresh key each start: the old secret was never stored, only its hash.
+    let store = server.store();
+    for old in store.list_keys().await? {
+        if old.name.starts_with("quickstart-") && old.revoked_at_ms.is_none() {
+            store.revoke_key(&old.name, store::now_ms()).await?;
+        }
+    }
+    let key = keys::generate();
+    let key_name = format!("quickstart-{}", store::now_ms());
+    store
+        .create_key(&key_name, &key.hash, &key.hint, store::now_ms())
+        .await?;
+
+    let gm = GmClient::builder(server.quic_addr().to_string())
+        .pin_fingerprint(server.fingerprint())
+        .key(&key.secret)
+        .server_id("quickstart-game")
+        .server_display_name("Quickstart game")
+        .region("local")
+        .game_build("example")
+        .spawn()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let game_stop = stop.clone();
+    let mut game = ExampleGame::new(
+        GameConfig {
+            target_players: args.players,
+            ..GameConfig::default()
+        },
+        gm.clone(),
+    );
+    let game_thread = std::thread::spawn(move || game.run(&game_stop));
+    for _ in 0..100 {
+        if gm.is_connected() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    println!();
+    println!("gm-server is running on embedded SQLite ({}).", args.data_dir.display());
+    println!("  game servers connect to  {} (QUIC)", server.quic_addr());
+    println!("  certificate fingerprint  {}", server.fingerprint());
+    println!("  health                   http://{}/healthz", server.http_addr());
+    println!("  readiness                http://{}/readyz", server.http_addr());
+    println!("The example game \"quickstart-game\" uses key {key_name:?}: {:?}", gm.status());
+    println!("Next:");
+    println!("  - list keys:     cargo run -p gm-server -- --data-dir {} keys list", args.data_dir.display());
+    println!("  - run another game against this server:");
+    println!("      cargo run -p gm-server -- --data-dir {} keys create --name my-game", args.data_dir.display());
+    println!("      cargo run -p gm-examples --bin example-game -- --gm {} --fingerprint {} --key <KEY> --server-id my-game", server.quic_addr(), server.fingerprint());
+    println!("Press Ctrl-C to stop.");
+    println!();
+
+    let gateway = server.gateway().clone();
+    let status_loop = async {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            match gateway
+                .send_command("quickstart-game", "status", vec![], "quickstart")
+                .await
+            {
+                Ok(reply) => println!("status from the game via gm-server: {reply:?}"),
+                Err(e) => println!("status: {e}"),
+            }
+        }
+    };
+    let deadline = async {
+        match args.run_for {
+            Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = deadline => {}
+        _ = status_loop => {}
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = game_thread.join();
+    gm.shutdown();
+    server.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,315 @@
+//! A headless bevy_ecs game server with simulated players.
+//!
+//! Each tick runs one bevy schedule: players join up to a target, move, chat and sometimes
+//! leave; GM commands from gm-server are taken from the SDK's queue and answered; the tick rate
+//! and player count are reported to the SDK. Nothing in a tick waits for the network.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bevy_ecs::prelude::*;
+use gm_sdk::{CommandErrorCode, CommandOutcome, GameStatus, GmClient};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// Settings of the simulation.
+#[derive(Debug, Clone)]
+pub struct GameConfig {
+    /// Ticks per second. Default 60.
+    pub tick_hz: f64,
+    /// Players the simulation keeps online (give or take joins and leaves). Default 50.
+    pub target_players: usize,
+    /// Seed of the simulation's randomness. Default 1.
+    pub seed: u64,
+}
+
+impl Default for GameConfig {
+    fn default() -> Self {
+        GameConfig {
+            tick_hz: 60.0,
+            target_players: 50,
+            seed: 1,
+        }
+    }
+}
+
+/// A simulated player.
+#[derive(Component, Debug, Clone)]
+pub struct Player {
+    /// Account id, stable across sessions.
+    pub account_id: u64,
+    /// Character name shown in game.
+    pub name: String,
+}
+
+/// Where a player is.
+#[derive(Component, Debug, Clone, Copy, Default)]
+pub struct Position {
+    /// East-west, 0 to 1000.
+    pub x: f32,
+    /// North-south, 0 to 1000.
+    pub y: f32,
+}
+
+#[derive(Component, Debug, Clone, Copy)]
+struct Velocity {
+    x: f32,
+    y: f32,
+}
+
+#[derive(Resource)]
+struct Sim {
+    rng: StdRng,
+    next_account: u64,
+    target: usize,
+    dt: f32,
+}
+
+/// The last chat lines, newest last (bounded).
+#[derive(Resource, Debug, Default)]
+pub struct ChatLog(pub VecDeque<String>);
+
+const CHAT_LINES: usize = 100;
+
+impl ChatLog {
+    fn push(&mut self, line: String) {
+        if self.0.len() == CHAT_LINES {
+            self.0.pop_front();
+        }
+        self.0.push_back(line);
+    }
+}
+
+#[derive(Resource)]
+struct Gm(GmClient);
+
+/// Tick figures, shared with other threads (tests, the binary's status line).
+#[derive(Debug, Default)]
+pub struct TickStats {
+    /// Ticks run since start.
+    pub ticks: AtomicU64,
+    /// Longest tick so far, in microseconds.
+    pub max_tick_us: AtomicU64,
+    /// Players online after the last tick.
+    pub players: AtomicU64,
+}
+
+#[derive(Resource)]
+struct Stats {
+    shared: Arc<TickStats>,
+    window_start: Instant,
+    window_ticks: u32,
+    measured_hz: f32,
+}
+
+const NAMES: [&str; 8] = [
+    "Bob", "Alice", "Zoë", "Kai", "Mira", "Oskar", "Ayşe", "Nakamura",
+];
+
+/// The example game server.
+pub struct ExampleGame {
+    world: World,
+    schedule: Schedule,
+    period: Duration,
+    stats: Arc<TickStats>,
+}
+
+impl std::fmt::Debug for ExampleGame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExampleGame")
+            .field("period", &self.period)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ExampleGame {
+    /// A game linked to `gm`.
+    pub fn new(config: GameConfig, gm: GmClient) -> ExampleGame {
+        let period = Duration::from_secs_f64(1.0 / config.tick_hz.max(1.0));
+        let stats = Arc::new(TickStats::default());
+        let mut world = World::new();
+        world.insert_resource(Sim {
+            rng: StdRng::seed_from_u64(config.seed),
+            next_account: 1000,
+            target: config.target_players,
+            dt: period.as_secs_f32(),
+        });
+        world.insert_resource(ChatLog::default());
+        world.insert_resource(Gm(gm));
+        world.insert_resource(Stats {
+            shared: stats.clone(),
+            window_start: Instant::now(),
+            window_ticks: 0,
+            measured_hz: config.tick_hz as f32,
+        });
+        let mut schedule = Schedule::default();
+        schedule.add_systems(
+            (
+                join_players,
+                leave_players,
+                move_players,
+                chat,
+                gm_commands,
+                report_status,
+            )
+                .chain(),
+        );
+        ExampleGame {
+            world,
+            schedule,
+            period,
+            stats,
+        }
+    }
+
+    /// Tick figures, readable from any thread.
+    pub fn stats(&self) -> Arc<TickStats> {
+        self.stats.clone()
+    }
+
+    /// Runs one tick.
+    pub fn tick(&mut self) {
+        let start = Instant::now();
+        self.schedule.run(&mut self.world);
+        let us = start.elapsed().as_micros() as u64;
+        self.stats.max_tick_us.fetch_max(us, Ordering::Relaxed);
+        self.stats.ticks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Runs at the fixed tick rate until `stop` is set. A late tick does not make the next ones
+    /// hurry: the schedule restarts from now, as game loops usually do.
+    pub fn run(&mut self, stop: &AtomicBool) {
+        let mut next = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            self.tick();
+            next += self.period;
+            let now = Instant::now();
+            if next > now {
+                std::thread::sleep(next - now);
+            } else {
+                next = now;
+            }
+        }
+    }
+
+    /// Players online now.
+    pub fn players(&mut self) -> Vec<Player> {
+        let mut q = self.world.query::<&Player>();
+        q.iter(&self.world).cloned().collect()
+    }
+
+    /// The chat log.
+    pub fn chat(&self) -> &ChatLog {
+        self.world.resource::<ChatLog>()
+    }
+}
+
+fn join_players(mut commands: Commands, mut sim: ResMut<Sim>, players: Query<(), With<Player>>) {
+    let online = players.iter().count();
+    if online < sim.target && sim.rng.random_bool(0.3) {
+        let account_id = sim.next_account;
+        sim.next_account += 1;
+        let name = format!("{}{}", NAMES[(account_id % 8) as usize], account_id);
+        let pos = Position {
+            x: sim.rng.random_range(0.0..1000.0),
+            y: sim.rng.random_range(0.0..1000.0),
+        };
+        let vel = Velocity {
+            x: sim.rng.random_range(-5.0..5.0),
+            y: sim.rng.random_range(-5.0..5.0),
+        };
+        commands.spawn((Player { account_id, name }, pos, vel));
+    }
+}
+
+fn leave_players(mut commands: Commands, mut sim: ResMut<Sim>, players: Query<Entity, With<Player>>) {
+    for entity in &players {
+        if sim.rng.random_bool(0.0005) {
+            commands.entity(entity).despawn();
+        }
+    }
+}
+
+fn move_players(mut sim: ResMut<Sim>, mut q: Query<(&mut Position, &mut Velocity)>) {
+    let dt = sim.dt;
+    for (mut pos, mut vel) in &mut q {
+        if sim.rng.random_bool(0.02) {
+            vel.x = sim.rng.random_range(-5.0..5.0);
+            vel.y = sim.rng.random_range(-5.0..5.0);
+        }
+        pos.x = (pos.x + vel.x * dt * 10.0).clamp(0.0, 1000.0);
+        pos.y = (pos.y + vel.y * dt * 10.0).clamp(0.0, 1000.0);
+    }
+}
+
+const LINES: [&str; 5] = ["hi all", "anyone for the raid?", "lol", "gg", "where is the bank"];
+
+fn chat(mut sim: ResMut<Sim>, mut log: ResMut<ChatLog>, players: Query<&Player>) {
+    for p in &players {
+        if sim.rng.random_bool(0.001) {
+            let line = LINES[sim.rng.random_range(0..LINES.len())];
+            log.push(format!("{}: {line}", p.name));
+        }
+    }
+}
+
+fn gm_commands(
+    mut commands: Commands,
+    gm: Res<Gm>,
+    mut log: ResMut<ChatLog>,
+    players: Query<(Entity, &Player)>,
+) {
+    while let Some(cmd) = gm.0.poll_command() {
+        let outcome = match cmd.command.as_str() {
+            "kick" => match cmd.args.first() {
+                None => CommandOutcome::error(CommandErrorCode::BadArguments, "usage: kick <player>"),
+                Some(name) => match players.iter().find(|(_, p)| p.name.eq_ignore_ascii_case(name)) {
+                    Some((entity, p)) => {
+                        commands.entity(entity).despawn();
+                        CommandOutcome::ok(format!("kicked {}", p.name))
+                    }
+                    None => CommandOutcome::error(
+                        CommandErrorCode::Failed,
+                        format!("no player named {name} is online"),
+                    ),
+                },
+            },
+            "announce" => {
+                let text = cmd.args.join(" ");
+                log.push(format!("[{}] {text}", cmd.issued_by));
+                CommandOutcome::ok("announced")
+            }
+            "players" => {
+                let mut names: Vec<_> = players.iter().map(|(_, p)| p.name.clone()).collect();
+                names.sort();
+                CommandOutcome::Ok {
+                    text: names.join(", "),
+                    fields: vec![("count".into(), names.len().to_string())],
+                }
+            }
+            other => CommandOutcome::error(
+                CommandErrorCode::UnknownCommand,
+                format!("this game has no command {other:?}"),
+            ),
+        };
+        gm.0.reply(&cmd, outcome);
+    }
+}
+
+fn report_status(gm: Res<Gm>, mut stats: ResMut<Stats>, players: Query<(), With<Player>>) {
+    let online = players.iter().count();
+    stats.window_ticks += 1;
+    let elapsed = stats.window_start.elapsed();
+    if elapsed >= Duration::from_secs(1) {
+        stats.measured_hz = stats.window_ticks as f32 / elapsed.as_secs_f32();
+        stats.window_ticks = 0;
+        stats.window_start = Instant::now();
+    }
+    stats.shared.players.store(online as u64, Ordering::Relaxed);
+    gm.0.report_status(GameStatus {
+        players: online as u32,
+        tick_rate_hz: stats.measured_hz,
+    });
+}
