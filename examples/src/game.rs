@@ -224,7 +224,11 @@ fn join_players(mut commands: Commands, mut sim: ResMut<Sim>, players: Query<(),
     }
 }
 
-fn leave_players(mut commands: Commands, mut sim: ResMut<Sim>, players: Query<Entity, With<Player>>) {
+fn leave_players(
+    mut commands: Commands,
+    mut sim: ResMut<Sim>,
+    players: Query<Entity, With<Player>>,
+) {
     for entity in &players {
         if sim.rng.random_bool(0.0005) {
             commands.entity(entity).despawn();
@@ -244,7 +248,13 @@ fn move_players(mut sim: ResMut<Sim>, mut q: Query<(&mut Position, &mut Velocity
     }
 }
 
-const LINES: [&str; 5] = ["hi all", "anyone for the raid?", "lol", "gg", "where is the bank"];
+const LINES: [&str; 5] = [
+    "hi all",
+    "anyone for the raid?",
+    "lol",
+    "gg",
+    "where is the bank",
+];
 
 fn chat(mut sim: ResMut<Sim>, mut log: ResMut<ChatLog>, players: Query<&Player>) {
     for p in &players {
@@ -264,8 +274,13 @@ fn gm_commands(
     while let Some(cmd) = gm.0.poll_command() {
         let outcome = match cmd.command.as_str() {
             "kick" => match cmd.args.first() {
-                None => CommandOutcome::error(CommandErrorCode::BadArguments, "usage: kick <player>"),
-                Some(name) => match players.iter().find(|(_, p)| p.name.eq_ignore_ascii_case(name)) {
+                None => {
+                    CommandOutcome::error(CommandErrorCode::BadArguments, "usage: kick <player>")
+                }
+                Some(name) => match players
+                    .iter()
+                    .find(|(_, p)| p.name.eq_ignore_ascii_case(name))
+                {
                     Some((entity, p)) => {
                         commands.entity(entity).despawn();
                         CommandOutcome::ok(format!("kicked {}", p.name))

@@ -19,7 +19,11 @@ fn cli(dir: &std::path::Path, args: &[&str]) -> String {
         .args(args)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
@@ -28,7 +32,13 @@ fn serve(dir: &std::path::Path, port: u16) -> Child {
     let mut child = Command::new(BIN)
         .arg("--data-dir")
         .arg(dir)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--http-listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--http-listen",
+            "127.0.0.1:0",
+        ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -53,7 +63,10 @@ fn free_udp_port() -> u16 {
 fn wait(what: &str, within: Duration, mut cond: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
     while !cond() {
-        assert!(start.elapsed() < within, "timed out after {within:?}: {what}");
+        assert!(
+            start.elapsed() < within,
+            "timed out after {within:?}: {what}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     start.elapsed()
@@ -66,7 +79,10 @@ fn killed_server_restarts_and_the_game_never_misses_a_tick() {
     assert!(key.starts_with("gmk_"));
     let fingerprint = cli(dir.path(), &["fingerprint"]);
     let listed = cli(dir.path(), &["keys", "list"]);
-    assert!(listed.contains("eu-1") && listed.contains("active"), "{listed}");
+    assert!(
+        listed.contains("eu-1") && listed.contains("active"),
+        "{listed}"
+    );
     assert!(!listed.contains(&key), "keys list must never show a secret");
 
     let port = free_udp_port();
@@ -97,7 +113,9 @@ fn killed_server_restarts_and_the_game_never_misses_a_tick() {
     let game_stop = stop.clone();
     let game_thread = std::thread::spawn(move || game.run(&game_stop));
 
-    wait("first connection", Duration::from_secs(10), || gm.is_connected());
+    wait("first connection", Duration::from_secs(10), || {
+        gm.is_connected()
+    });
     std::thread::sleep(Duration::from_secs(1));
 
     // SIGKILL: no goodbye, no close frame. The SDK finds out through its idle timeout.
@@ -105,10 +123,15 @@ fn killed_server_restarts_and_the_game_never_misses_a_tick() {
     server.wait().unwrap();
     let down_at = Instant::now();
     let ticks_at_kill = stats.ticks.load(Ordering::Relaxed);
-    let noticed = wait("SDK notices the dead server", Duration::from_secs(5), || {
-        !gm.is_connected()
-    });
-    assert!(noticed <= Duration::from_secs(3), "noticed after {noticed:?}");
+    let noticed = wait(
+        "SDK notices the dead server",
+        Duration::from_secs(5),
+        || !gm.is_connected(),
+    );
+    assert!(
+        noticed <= Duration::from_secs(3),
+        "noticed after {noticed:?}"
+    );
     // Stay down a while with the SDK retrying.
     std::thread::sleep(Duration::from_secs(3).saturating_sub(down_at.elapsed()));
     let down_for = down_at.elapsed();
@@ -117,7 +140,9 @@ fn killed_server_restarts_and_the_game_never_misses_a_tick() {
 
     let restarted_at = Instant::now();
     let mut server = serve(dir.path(), port);
-    let took = wait("SDK reconnects", Duration::from_secs(10), || gm.is_connected());
+    let took = wait("SDK reconnects", Duration::from_secs(10), || {
+        gm.is_connected()
+    });
     let reconnect = restarted_at.elapsed();
     eprintln!(
         "down {down_for:?}: {ticks_down} ticks ({rate_down:.1}/s); reconnected {took:?} after restart; \
@@ -125,10 +150,16 @@ fn killed_server_restarts_and_the_game_never_misses_a_tick() {
         stats.max_tick_us.load(Ordering::Relaxed)
     );
     // Bound: one backoff ceiling (500 ms) plus one handshake, with room for a loaded CI box.
-    assert!(reconnect < Duration::from_secs(3), "reconnected after {reconnect:?}");
+    assert!(
+        reconnect < Duration::from_secs(3),
+        "reconnected after {reconnect:?}"
+    );
     assert_eq!(gm.stats().reconnects, 1);
     // 60 Hz while the server was down: within 5 %.
-    assert!((57.0..=63.0).contains(&rate_down), "tick rate while down: {rate_down:.1}/s");
+    assert!(
+        (57.0..=63.0).contains(&rate_down),
+        "tick rate while down: {rate_down:.1}/s"
+    );
 
     stop.store(true, Ordering::Relaxed);
     game_thread.join().unwrap();

@@ -91,17 +91,39 @@ async fn main() -> anyhow::Result<()> {
     }
 
     println!();
-    println!("gm-server is running on embedded SQLite ({}).", args.data_dir.display());
+    println!(
+        "gm-server is running on embedded SQLite ({}).",
+        args.data_dir.display()
+    );
     println!("  game servers connect to  {} (QUIC)", server.quic_addr());
     println!("  certificate fingerprint  {}", server.fingerprint());
-    println!("  health                   http://{}/healthz", server.http_addr());
-    println!("  readiness                http://{}/readyz", server.http_addr());
-    println!("The example game \"quickstart-game\" uses key {key_name:?}: {:?}", gm.status());
+    println!(
+        "  health                   http://{}/healthz",
+        server.http_addr()
+    );
+    println!(
+        "  readiness                http://{}/readyz",
+        server.http_addr()
+    );
+    println!(
+        "The example game \"quickstart-game\" uses key {key_name:?}: {:?}",
+        gm.status()
+    );
     println!("Next:");
-    println!("  - list keys:     cargo run -p gm-server -- --data-dir {} keys list", args.data_dir.display());
+    println!(
+        "  - list keys:     cargo run -p gm-server -- --data-dir {} keys list",
+        args.data_dir.display()
+    );
     println!("  - run another game against this server:");
-    println!("      cargo run -p gm-server -- --data-dir {} keys create --name my-game", args.data_dir.display());
-    println!("      cargo run -p gm-examples --bin example-game -- --gm {} --fingerprint {} --key <KEY> --server-id my-game", server.quic_addr(), server.fingerprint());
+    println!(
+        "      cargo run -p gm-server -- --data-dir {} keys create --name my-game",
+        args.data_dir.display()
+    );
+    println!(
+        "      cargo run -p gm-examples --bin example-game -- --gm {} --fingerprint {} --key <KEY> --server-id my-game",
+        server.quic_addr(),
+        server.fingerprint()
+    );
     println!("Press Ctrl-C to stop.");
     println!();
 
