@@ -1,1 +1,127 @@
-fn main() {}
+//! The command round trip over loopback QUIC: gm-server's gateway → game server (answered by an
+//! SDK callback the moment it arrives) → reply; beside a raw quinn echo of 64 bytes on one
+//! stream, the floor for any protocol on this machine.
+//!
+//! Run with: `cargo bench -p gm-benches --bench roundtrip`
+#![allow(missing_docs)] // criterion's macros generate undocumented items
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use gm_sdk::{CommandOutcome, GmClient};
+use gm_server::{Config, RunningServer, keys, store};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn gm_roundtrip(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let (server, client) = rt.block_on(async {
+        let server = RunningServer::start(Config::ephemeral(dir.path()))
+            .await
+            .unwrap();
+        let key = keys::generate();
+        server
+            .store()
+            .create_key("bench", &key.hash, &key.hint, store::now_ms())
+            .await
+            .unwrap();
+        let (client, driver) = GmClient::builder(server.quic_addr().to_string())
+            .pin_fingerprint(server.fingerprint())
+            .key(&key.secret)
+            .server_id("bench-1")
+            .on_command(|cmd| Some(CommandOutcome::ok(cmd.args.join(" "))))
+            .build()
+            .unwrap();
+        tokio::spawn(driver);
+        while !client.is_connected() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        (server, client)
+    });
+    let gateway = server.gateway().clone();
+    let mut group = c.benchmark_group("roundtrip");
+    group.measurement_time(Duration::from_secs(10));
+    group.bench_function("gm_command_callback", |b| {
+        b.to_async(&rt).iter(|| async {
+            gateway
+                .send_command("bench-1", "echo", vec!["ping".into()], "bench")
+                .await
+                .unwrap()
+        })
+    });
+    group.bench_function("gm_status_builtin", |b| {
+        b.to_async(&rt).iter(|| async {
+            gateway
+                .send_command("bench-1", "status", vec![], "bench")
+                .await
+                .unwrap()
+        })
+    });
+
+    // Raw quinn: 64-byte request, 64-byte response on one long-lived bidirectional stream.
+    // An uncontended async mutex (tens of ns) lets the closure reuse the one stream.
+    let pair = Arc::new(tokio::sync::Mutex::new(rt.block_on(raw_quinn_pair())));
+    group.bench_function("raw_quinn_64b_echo", |b| {
+        b.to_async(&rt).iter(|| {
+            let pair = pair.clone();
+            async move {
+                let mut guard = pair.lock().await;
+                let (send, recv) = &mut *guard;
+                let msg = [7u8; 64];
+                send.write_all(&msg).await.unwrap();
+                let mut back = [0u8; 64];
+                recv.read_exact(&mut back).await.unwrap();
+                back
+            }
+        })
+    });
+    group.finish();
+    client.shutdown();
+    rt.block_on(server.shutdown());
+}
+
+async fn raw_quinn_pair() -> (quinn::SendStream, quinn::RecvStream) {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let cert_der = cert.cert.der().clone();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+    let server_config = quinn::ServerConfig::with_single_cert(vec![cert_der.clone()], key).unwrap();
+    let server = quinn::Endpoint::server(server_config, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(async move {
+        let conn = server.accept().await.unwrap().await.unwrap();
+        let (mut send, mut recv) = conn.accept_bi().await.unwrap();
+        let mut buf = [0u8; 64];
+        while recv.read_exact(&mut buf).await.is_ok() {
+            if send.write_all(&buf).await.is_err() {
+                break;
+            }
+        }
+        drop(server);
+    });
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert_der).unwrap();
+    let client_config = quinn::ClientConfig::with_root_certificates(Arc::new(roots)).unwrap();
+    let mut client = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    client.set_default_client_config(client_config);
+    let conn = client.connect(addr, "localhost").unwrap().await.unwrap();
+    let (mut send, recv) = conn.open_bi().await.unwrap();
+    // The server only sees the stream once data arrives: prime it.
+    send.write_all(&[0u8; 64]).await.unwrap();
+    let mut recv = recv;
+    let mut buf = [0u8; 64];
+    recv.read_exact(&mut buf).await.unwrap();
+    std::mem::forget(client);
+    std::mem::forget(conn);
+    (send, recv)
+}
+
+criterion_group!(benches, gm_roundtrip);
+criterion_main!(benches);

@@ -1,1 +1,1 @@
-//! Benchmarks live in benches/.
+//! criterion benchmarks for the GM platform; see `benches/` and docs/benchmarks.md.

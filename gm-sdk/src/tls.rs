@@ -173,6 +173,15 @@ impl ServerCertVerifier for PinnedVerifier {
     }
 }
 
+/// A quinn client configuration that trusts gm-server as `trust` says and speaks gm-server's
+/// ALPN: for tools that speak gm-proto themselves (load generators, protocol tests).
+pub fn quinn_client_config(trust: &ServerTrust) -> Result<quinn::ClientConfig, BuildError> {
+    let tls = client_config(trust, LastTlsFailure::default())?;
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
+        .map_err(|e| BuildError::Tls(e.to_string()))?;
+    Ok(quinn::ClientConfig::new(Arc::new(crypto)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,13 +196,4 @@ mod tests {
         assert!(parse_fingerprint(&"zz".repeat(32)).is_err());
         assert_eq!(format_fingerprint(&[0xab; 32]), upper);
     }
-}
-
-/// A quinn client configuration that trusts gm-server as `trust` says and speaks gm-server's
-/// ALPN: for tools that speak gm-proto themselves (load generators, protocol tests).
-pub fn quinn_client_config(trust: &ServerTrust) -> Result<quinn::ClientConfig, BuildError> {
-    let tls = client_config(trust, LastTlsFailure::default())?;
-    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
-        .map_err(|e| BuildError::Tls(e.to_string()))?;
-    Ok(quinn::ClientConfig::new(Arc::new(crypto)))
 }

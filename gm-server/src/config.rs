@@ -202,6 +202,21 @@ impl Config {
             .map_err(|e| ConfigError(Box::new(e)))
     }
 
+    /// Defaults, but both listeners on loopback ephemeral ports and data in `data_dir`: for
+    /// tests, benchmarks and embedding gm-server in another program.
+    pub fn ephemeral(data_dir: impl Into<PathBuf>) -> Config {
+        let loopback: SocketAddr = "127.0.0.1:0".parse().expect("valid");
+        Config {
+            data_dir: data_dir.into(),
+            quic: QuicConfig {
+                listen: loopback,
+                ..QuicConfig::default()
+            },
+            http: HttpConfig { listen: loopback },
+            ..Config::default()
+        }
+    }
+
     /// The documented default configuration as TOML, for `gm-server config default`.
     pub fn default_toml() -> String {
         toml_like(&Config::default())
@@ -256,6 +271,7 @@ drain_timeout_ms = {drain}
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail API returns its own large error
 mod tests {
     use super::*;
 

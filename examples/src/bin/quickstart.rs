@@ -46,8 +46,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
-    let mut config = Config::default();
-    config.data_dir = args.data_dir.clone();
+    let mut config = Config::ephemeral(&args.data_dir);
     config.quic.listen = args.quic;
     config.http.listen = args.http;
     let server = RunningServer::start(config).await?;

@@ -14,10 +14,7 @@ pub struct TestServer {
 }
 
 pub fn test_config(dir: &std::path::Path) -> Config {
-    let mut config = Config::default();
-    config.data_dir = dir.to_path_buf();
-    config.quic.listen = "127.0.0.1:0".parse().unwrap();
-    config.http.listen = "127.0.0.1:0".parse().unwrap();
+    let mut config = Config::ephemeral(dir);
     config.quic.handshake_timeout_ms = 3_000;
     config.quic.heartbeat_ms = 500;
     config.quic.idle_timeout_ms = 3_000;
