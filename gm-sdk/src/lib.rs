@@ -29,6 +29,11 @@
 //! Games that run tokio call [`GmClientBuilder::build`] instead and spawn the returned
 //! [`Driver`] on their runtime.
 
+// The README's integration snippet is compiled here so it cannot rot.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 mod backoff;
 mod builder;
 mod client;

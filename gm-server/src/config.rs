@@ -1,8 +1,9 @@
-//! gm-server configuration: a TOML file, overridden by `GM_*` environment variables, overridden
+//! gm-server configuration: a TOML file, overridden by `GM_SERVER_*` environment variables, overridden
 //! by command-line flags. Every field has a default, so an empty file is a valid configuration.
 //!
 //! Environment variables name a field by its path, with `__` between levels:
-//! `GM_QUIC__LISTEN=0.0.0.0:7400`, `GM_DATABASE__URL=postgres://…`, `GM_LOG__FORMAT=json`.
+//! `GM_SERVER_QUIC__LISTEN=0.0.0.0:7400`, `GM_SERVER_DATABASE__URL=postgres://…`,
+//! `GM_SERVER_LOG__FORMAT=json`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -185,7 +186,7 @@ impl Default for ShutdownConfig {
 pub struct ConfigError(#[from] Box<figment::Error>);
 
 impl Config {
-    /// Defaults, then the TOML file at `path` if given (it must exist), then `GM_*` variables.
+    /// Defaults, then the TOML file at `path` if given (it must exist), then `GM_SERVER_*` variables.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = path {
@@ -197,7 +198,7 @@ impl Config {
             }
             fig = fig.merge(Toml::file(path));
         }
-        fig.merge(Env::prefixed("GM_").split("__"))
+        fig.merge(Env::prefixed("GM_SERVER_").split("__"))
             .extract()
             .map_err(|e| ConfigError(Box::new(e)))
     }
@@ -228,7 +229,7 @@ fn toml_like(config: &Config) -> String {
     // the defaults.
     format!(
         r#"# gm-server configuration. Every value shown is the default.
-# Any field can be overridden by an environment variable: GM_<SECTION>__<FIELD>.
+# Any field can be overridden by an environment variable: GM_SERVER_<SECTION>__<FIELD>.
 data_dir = "{data_dir}"
 
 [quic]
@@ -290,7 +291,8 @@ mod tests {
                 "gm.toml",
                 "[quic]\nmax_connections = 5\n[log]\nformat = \"json\"\n",
             )?;
-            jail.set_env("GM_QUIC__MAX_CONNECTIONS", "7");
+            jail.set_env("GM_SERVER_QUIC__MAX_CONNECTIONS", "7");
+            jail.set_env("GM_UNRELATED_TOOL_SETTING", "ignored");
             let c = Config::load(Some(Path::new("gm.toml"))).unwrap();
             assert_eq!(c.quic.max_connections, 7);
             assert_eq!(c.log.format, LogFormat::Json);
