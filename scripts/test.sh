@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, docs, every test (PostgreSQL included) and doctests.
+# The whole test suite: formatting, lints, docs, doctests and every test (PostgreSQL included).
 # Installs and starts what the tests need; run it from anywhere on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,9 +10,9 @@ echo "== cargo fmt"
 cargo fmt --all --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== cargo nextest"
-cargo nextest run --workspace --locked --no-fail-fast
-echo "== doctests"
-cargo test --workspace --doc --locked
 echo "== cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+echo "== doctests"
+cargo test --workspace --doc --locked
+echo "== cargo nextest"
+cargo nextest run --workspace --locked --no-fail-fast
