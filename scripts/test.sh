@@ -6,6 +6,11 @@ cd "$(dirname "$0")/.."
 
 source scripts/postgres.sh
 
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "== installing cargo-nextest"
+  cargo install cargo-nextest --locked
+fi
+
 echo "== cargo fmt"
 cargo fmt --all --check
 echo "== cargo clippy"

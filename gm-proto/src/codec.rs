@@ -171,6 +171,12 @@ impl FrameReader {
         }
     }
 
+    /// Changes the frame limit for what follows, for example from a small pre-authentication
+    /// limit to the full one once the peer is known.
+    pub fn set_codec(&mut self, codec: FrameCodec) {
+        self.codec = codec;
+    }
+
     /// Appends bytes received from the peer.
     pub fn push(&mut self, bytes: &[u8]) {
         if self.start > 0 && self.start == self.buf.len() {

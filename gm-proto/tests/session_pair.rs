@@ -320,3 +320,67 @@ fn foreign_hello_of_unknown_layout_is_still_answered() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_client_with_a_short_idle_timeout_pings_often_enough_to_stay_up() {
+    let now = Instant::now();
+    let mut cfg = ClientConfig::new(hello(PROTOCOL_VERSION, "good"));
+    cfg.idle_timeout = Duration::from_secs(2); // shorter than the server's 5 s heartbeat
+    let mut p = Pair::new(hello(PROTOCOL_VERSION, "good"));
+    p.client = ClientSession::new(cfg, now);
+    p.connect();
+    for _ in 0..40 {
+        let (c, s) = p.advance(Duration::from_millis(250));
+        c.unwrap();
+        s.unwrap();
+        p.drive().unwrap();
+    }
+    assert!(p.client.is_established());
+    assert!(
+        p.client.rtt().is_some(),
+        "the client's own pings were answered"
+    );
+}
+
+#[test]
+fn unanswered_commands_are_remembered_within_a_bound() {
+    let now = Instant::now();
+    let mut p = Pair::new(hello(PROTOCOL_VERSION, "good"));
+    p.server = ServerSession::new(
+        ServerConfig {
+            max_pending_commands: 10_000,
+            ..ServerConfig::default()
+        },
+        now,
+    );
+    p.connect();
+    for i in 0..5000 {
+        p.server
+            .send_command(format!("c{i}"), vec![], "x", p.now)
+            .unwrap();
+    }
+    p.drive().unwrap();
+    assert_eq!(p.client.pending_commands(), 4096);
+    // The newest can still be answered; the oldest were forgotten.
+    assert!(p.client.reply(RequestId(5000), CommandOutcome::ok("")));
+    assert!(!p.client.reply(RequestId(1), CommandOutcome::ok("")));
+}
+
+#[test]
+fn the_welcome_names_the_version_of_the_hello() {
+    let now = Instant::now();
+    let mut s = ServerSession::new(
+        ServerConfig {
+            supported_versions: vec![1, 2],
+            ..ServerConfig::default()
+        },
+        now,
+    );
+    s.handle_message(Message::Hello(hello(1, "good")), now)
+        .unwrap();
+    s.accept(1, now);
+    match s.poll_transmit() {
+        Some(Message::Welcome(w)) => assert_eq!(w.protocol_version, 1),
+        other => panic!("{other:?}"),
+    }
+}

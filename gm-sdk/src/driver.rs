@@ -91,6 +91,7 @@ pub(crate) fn start(
         handler: b.handler,
         codec: FrameCodec::default(),
         ever_connected: false,
+        generation: 0,
     };
     Ok((client, driver.run()))
 }
@@ -109,6 +110,9 @@ struct DriverState {
     handler: Option<Arc<CommandHandler>>,
     codec: FrameCodec,
     ever_connected: bool,
+    /// Counts sessions; tags commands so a reply from the game reaches only the session that
+    /// asked (server session ids can repeat across server restarts).
+    generation: u64,
 }
 
 impl DriverState {
@@ -257,7 +261,8 @@ impl DriverState {
             while let Some(event) = session.poll_event() {
                 match event {
                     ClientEvent::Connected(welcome) => {
-                        session_id = Some(welcome.session_id);
+                        self.generation += 1;
+                        session_id = Some(self.generation);
                         if self.ever_connected {
                             self.shared.reconnects.fetch_add(1, Ordering::Relaxed);
                         }
@@ -335,6 +340,18 @@ impl DriverState {
                         }
                     }
                     Ok(None) => return end("gm-server closed the stream".into(), session_id),
+                    Err(quinn::ReadError::ConnectionLost(quinn::ConnectionError::ApplicationClosed(c)))
+                        if c.error_code.into_inner() == u64::from(close::REPLACED) =>
+                    {
+                        return End::Refused(
+                            RefusalKind::DuplicateServerId,
+                            format!(
+                                "another game server connected with server id {:?}; \
+                                 each game server needs its own id",
+                                self.session_config.hello.server_id
+                            ),
+                        );
+                    }
                     Err(e) => return end(describe_read(e), session_id),
                 },
                 _ = sleep_until(deadline) => {
@@ -363,7 +380,7 @@ impl DriverState {
         }
     }
 
-    fn on_command(&self, session: &mut ClientSession, req: CommandRequest, session_id: u64) {
+    fn on_command(&self, session: &mut ClientSession, req: CommandRequest, generation: u64) {
         let id = req.id;
         if req.command == "status" {
             session.reply(id, self.builtin_status());
@@ -374,7 +391,7 @@ impl DriverState {
             args: req.args,
             issued_by: req.issued_by,
             id,
-            session: session_id,
+            session: generation,
         };
         if let Some(handler) = &self.handler
             && let Some(outcome) = handler(&cmd)

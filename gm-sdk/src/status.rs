@@ -52,6 +52,8 @@ pub enum RefusalKind {
     InvalidHello,
     /// gm-server's certificate did not match the pinned fingerprint or the CA.
     Certificate,
+    /// Another game server connected with the same server id and took over the session.
+    DuplicateServerId,
 }
 
 /// Figures the game reports each tick, answered by the built-in `status` command without

@@ -16,7 +16,7 @@ use gm_server::{Config, RunningServer, Store, keys, logging, store, tls};
 )]
 struct Cli {
     /// TOML configuration file (see `gm-server config default`).
-    #[arg(long, short, global = true, env = "GM_CONFIG")]
+    #[arg(long, short, global = true, env = "GM_SERVER_CONFIG")]
     config: Option<PathBuf>,
     /// Data directory (TLS identity, default SQLite database). Overrides the config file.
     #[arg(long, global = true)]

@@ -96,9 +96,6 @@ impl RunningServer {
             source,
         })?;
 
-        let gateway = Gateway::new(store.clone(), config.quic.clone());
-        let accept_task = tokio::spawn(gateway.clone().accept_loop(endpoint.clone()));
-
         let listener = tokio::net::TcpListener::bind(config.http.listen)
             .await
             .map_err(|source| StartError::Bind {
@@ -109,6 +106,9 @@ impl RunningServer {
             addr: config.http.listen,
             source,
         })?;
+        let gateway = Gateway::new(store.clone(), config.quic.clone());
+        let accept_task = tokio::spawn(gateway.clone().accept_loop(endpoint.clone()));
+
         let app = router(AppState {
             store: store.clone(),
             gateway: gateway.clone(),

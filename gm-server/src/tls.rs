@@ -70,12 +70,14 @@ impl Identity {
                 path: dir.clone(),
                 source,
             })?;
-            write_private(&key_path, generated.signing_key.serialize_pem().as_bytes())?;
-            std::fs::write(&cert_path, generated.cert.pem()).map_err(|source| TlsError::Io {
-                action: "writing",
-                path: cert_path.clone(),
-                source,
-            })?;
+            // The certificate's presence marks a complete identity, so it is renamed into place
+            // last; a crash before that leaves files that the next start overwrites.
+            write_atomic(
+                &key_path,
+                generated.signing_key.serialize_pem().as_bytes(),
+                true,
+            )?;
+            write_atomic(&cert_path, generated.cert.pem().as_bytes(), false)?;
         }
         let chain = CertificateDer::pem_file_iter(&cert_path)
             .and_then(|it| it.collect::<Result<Vec<_>, _>>())
@@ -127,22 +129,30 @@ pub fn fingerprint(cert: &[u8]) -> String {
         .join(":")
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
+fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<(), TlsError> {
     use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let io = |action: &'static str, path: &Path| {
+        let path = path.to_owned();
+        move |source| TlsError::Io {
+            action,
+            path,
+            source,
+        }
+    };
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
+    opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
-    {
+    if private {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    opts.open(path)
-        .and_then(|mut f| f.write_all(bytes))
-        .map_err(|source| TlsError::Io {
-            action: "writing",
-            path: path.to_owned(),
-            source,
-        })
+    #[cfg(not(unix))]
+    let _ = private;
+    let mut file = opts.open(&tmp).map_err(io("creating", &tmp))?;
+    file.write_all(bytes).map_err(io("writing", &tmp))?;
+    file.sync_all().map_err(io("syncing", &tmp))?;
+    std::fs::rename(&tmp, path).map_err(io("renaming", path))
 }
 
 #[cfg(test)]
@@ -159,5 +169,23 @@ mod tests {
         assert_eq!(first.fingerprint(), again.fingerprint());
         assert_eq!(first.fingerprint().len(), 32 * 3 - 1);
         again.rustls_server_config().unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("tls/key.pem"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn a_half_written_identity_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("tls")).unwrap();
+        std::fs::write(dir.path().join("tls/key.pem"), "partial").unwrap();
+        let id = Identity::load_or_create(dir.path(), &[]).unwrap();
+        assert!(id.created);
     }
 }

@@ -342,8 +342,70 @@ async fn a_newer_connection_with_the_same_id_replaces_the_old_one() {
         },
     )
     .await;
+    // The replaced one is told why and backs off instead of fighting for the id.
+    let (kind, reason) = wait_refused(&old).await;
+    assert_eq!(kind, RefusalKind::DuplicateServerId);
+    assert!(reason.contains("\"eu-1\""), "{reason}");
+    assert!(new.is_connected());
     old.shutdown();
     new.shutdown();
+}
+
+#[tokio::test]
+async fn a_hello_of_an_unknown_layout_still_gets_a_reject_naming_the_versions() {
+    let t = start_server().await;
+    let (conn, mut send, mut recv) = raw_stream(&t).await;
+    // Variant 0 (hello), version 7 as a varint, then bytes no v1 hello could hold.
+    send.write_all(&[0, 0, 0, 5, 0x00, 0x07, 0xfe, 0xfe, 0xfe])
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    let codec = gm_proto::FrameCodec::default();
+    let msg = loop {
+        let n = recv
+            .read(&mut chunk)
+            .await
+            .unwrap()
+            .expect("a reject before the end");
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some((msg, _)) = codec.decode(&buf).unwrap() {
+            break msg;
+        }
+    };
+    match msg {
+        gm_proto::Message::Reject(r) => {
+            assert_eq!(r.code, gm_proto::RejectCode::UnsupportedVersion);
+            assert_eq!(r.supported_versions, gm_proto::SUPPORTED_VERSIONS);
+            assert!(r.message.contains("version 7"), "{}", r.message);
+        }
+        other => panic!("expected a reject, got {other:?}"),
+    }
+    let (code, _) = closed_with(&conn).await;
+    assert_eq!(code, u64::from(close::REJECTED));
+}
+
+#[tokio::test]
+async fn a_client_idle_timeout_shorter_than_the_heartbeat_does_not_drop_the_session() {
+    let dir = tempfile::tempdir().unwrap();
+    // Server pings every 5 s; the client gives up after 1 s of silence unless it pings itself.
+    let t = start_server_with(dir, |c| c.quic.heartbeat_ms = 5_000).await;
+    let key = t.create_key("eu-1").await;
+    let client = t
+        .client(&key, "eu-1")
+        .idle_timeout(Duration::from_secs(1))
+        .spawn()
+        .unwrap();
+    wait_connected(&client).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(client.is_connected());
+    assert_eq!(
+        client.stats().reconnects,
+        0,
+        "{:?}",
+        client.last_disconnect()
+    );
+    client.shutdown();
 }
 
 #[tokio::test]

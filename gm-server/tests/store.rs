@@ -138,6 +138,24 @@ async fn key_names_are_unique(store: &Store) {
     );
     assert_eq!(err.to_string(), "key \"eu-1\" already exists");
     assert_eq!(store.list_keys().await.unwrap().len(), 1);
+    // Once revoked, the name can be given to a new key (rotation); the old row stays.
+    assert!(store.revoke_key("eu-1", 3).await.unwrap());
+    store.create_key("eu-1", &b.hash, &b.hint, 4).await.unwrap();
+    let listed = store.list_keys().await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(
+        listed.iter().filter(|k| k.revoked_at_ms.is_none()).count(),
+        1
+    );
+    assert!(
+        store
+            .find_key(&b.hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at_ms
+            .is_none()
+    );
 }
 
 async fn handshakes_are_recorded_and_updated(store: &Store) {

@@ -3,7 +3,7 @@
 //! Run with: `cargo run -p gm-examples --bin quickstart`
 //!
 //! It keeps its data in `./gm-data/quickstart` (certificate, SQLite database), creates a fresh
-//! game-server key on each start (revoking the previous quickstart key), and every few seconds
+//! game-server key named "quickstart" on each start (revoking the previous one), and every few seconds
 //! asks the game for its `status` through gm-server, the way an operator's tools will.
 
 use std::net::SocketAddr;
@@ -53,15 +53,11 @@ async fn main() -> anyhow::Result<()> {
 
     // A fresh key each start: the old secret was never stored, only its hash.
     let store = server.store();
-    for old in store.list_keys().await? {
-        if old.name.starts_with("quickstart-") && old.revoked_at_ms.is_none() {
-            store.revoke_key(&old.name, store::now_ms()).await?;
-        }
-    }
+    let key_name = "quickstart";
+    store.revoke_key(key_name, store::now_ms()).await?;
     let key = keys::generate();
-    let key_name = format!("quickstart-{}", store::now_ms());
     store
-        .create_key(&key_name, &key.hash, &key.hint, store::now_ms())
+        .create_key(key_name, &key.hash, &key.hint, store::now_ms())
         .await?;
 
     let gm = GmClient::builder(server.quic_addr().to_string())

@@ -1,10 +1,14 @@
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::{DEFAULT_HEARTBEAT, ProtocolError};
 use crate::message::{
     CommandOutcome, CommandReply, CommandRequest, Hello, Message, Reject, RequestId, Welcome,
 };
+
+/// Unanswered commands remembered; past this the oldest are forgotten (their replies would be
+/// dropped by the server anyway, which stops waiting after its command timeout).
+const MAX_PENDING: usize = 4096;
 
 /// Settings of a [`ClientSession`].
 #[derive(Debug, Clone)]
@@ -82,7 +86,7 @@ pub struct ClientSession {
     ping_nonce: u64,
     ping_sent: Option<(u64, Instant)>,
     rtt: Option<Duration>,
-    pending: HashSet<RequestId>,
+    pending: BTreeSet<RequestId>,
     transmit: VecDeque<Message>,
     events: VecDeque<ClientEvent>,
 }
@@ -102,7 +106,7 @@ impl ClientSession {
             ping_nonce: 0,
             ping_sent: None,
             rtt: None,
-            pending: HashSet::new(),
+            pending: BTreeSet::new(),
             transmit,
             events: VecDeque::new(),
         }
@@ -129,7 +133,10 @@ impl ClientSession {
         match (self.state, msg) {
             (State::Handshaking, Message::Welcome(welcome)) => {
                 self.state = State::Established;
+                // Ping at least three times per idle timeout of ours, whatever the server's
+                // interval: its pongs are what keeps our idle timer from firing.
                 self.heartbeat = Duration::from_millis(u64::from(welcome.heartbeat_interval_ms))
+                    .min(self.config.idle_timeout / 3)
                     .max(Duration::from_millis(100));
                 self.next_ping = Some(now + self.heartbeat);
                 self.events.push_back(ClientEvent::Connected(welcome));
@@ -150,6 +157,10 @@ impl ClientSession {
                 }
             }
             (State::Established, Message::CommandRequest(req)) => {
+                // Ids grow; the oldest unanswered ones have long timed out on the server.
+                if self.pending.len() >= MAX_PENDING {
+                    self.pending.pop_first();
+                }
                 self.pending.insert(req.id);
                 self.events.push_back(ClientEvent::Command(req));
             }

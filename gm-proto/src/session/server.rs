@@ -107,6 +107,8 @@ pub struct ServerSession {
     next_ping: Option<Instant>,
     nonce: u64,
     next_request: u64,
+    /// The version from the accepted hello.
+    version: u16,
     /// Deadline and send time of each request in flight.
     pending: BTreeMap<RequestId, (Instant, Instant)>,
     transmit: VecDeque<Message>,
@@ -124,6 +126,7 @@ impl ServerSession {
             next_ping: None,
             nonce: 0,
             next_request: 1,
+            version: 0,
             pending: BTreeMap::new(),
             transmit: VecDeque::new(),
             events: VecDeque::new(),
@@ -179,6 +182,7 @@ impl ServerSession {
                     self.refuse(reject, None);
                 } else {
                     self.state = State::Authenticating;
+                    self.version = hello.protocol_version;
                     self.events.push_back(ServerEvent::Hello(hello));
                 }
             }
@@ -215,7 +219,7 @@ impl ServerSession {
         self.state = State::Established;
         self.next_ping = Some(now + self.config.heartbeat_interval);
         self.transmit.push_back(Message::Welcome(Welcome {
-            protocol_version: *self.config.supported_versions.last().unwrap_or(&1),
+            protocol_version: self.version,
             session_id,
             heartbeat_interval_ms: self.config.heartbeat_interval.as_millis() as u32,
             server_version: self.config.server_version.clone(),

@@ -22,6 +22,10 @@ use crate::store::{GameServerRecord, now_ms};
 /// Commands queued per connection before callers get "busy".
 const COMMAND_QUEUE: usize = 256;
 
+/// Largest frame accepted before the key is checked: a hello is well under 1 KiB, and an
+/// unauthenticated peer must not make us buffer a full-size frame.
+const PRE_AUTH_MAX_FRAME: usize = 4 * 1024;
+
 struct ConnGuard<'a>(&'a AtomicUsize);
 
 impl Drop for ConnGuard<'_> {
@@ -79,14 +83,16 @@ pub(super) async fn run(gateway: Gateway, incoming: quinn::Incoming) {
     };
     let codec = FrameCodec::new(inner.config.max_frame_bytes);
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+    let write_timeout = Duration::from_millis(inner.config.idle_timeout_ms);
     let mut driver = Driver {
         session: ServerSession::new(inner.config.session_config(), Instant::now()),
         gateway: gateway.clone(),
         conn,
         send,
         recv,
-        reader: FrameReader::new(codec),
+        reader: FrameReader::new(FrameCodec::new(PRE_AUTH_MAX_FRAME)),
         codec,
+        write_timeout,
         out: Vec::new(),
         pending: HashMap::new(),
         tx,
@@ -109,6 +115,8 @@ struct Driver {
     recv: quinn::RecvStream,
     reader: FrameReader,
     codec: FrameCodec,
+    /// A peer that stops reading for this long is disconnected rather than stalling us.
+    write_timeout: Duration,
     out: Vec<u8>,
     pending: HashMap<RequestId, oneshot::Sender<Result<gm_proto::CommandOutcome, CommandError>>>,
     tx: mpsc::Sender<ToConnection>,
@@ -126,9 +134,22 @@ impl Driver {
         let mut chunk = vec![0u8; 64 * 1024];
         loop {
             self.process_events().await;
-            if let Err(e) = self.flush().await {
-                tracing::debug!(remote = %self.remote, "write failed: {e}");
-                break;
+            match tokio::time::timeout(self.write_timeout, self.flush()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::debug!(remote = %self.remote, "write failed: {e}");
+                    break;
+                }
+                Err(_) => {
+                    self.protocol_failure(
+                        FailureKind::Timeout,
+                        close::TIMED_OUT,
+                        format!("game server read nothing for {:?}", self.write_timeout),
+                    );
+                    let (code, reason) = self.close.take().expect("just set");
+                    self.conn.close(VarInt::from_u32(code), reason.as_bytes());
+                    break;
+                }
             }
             if let Some((code, reason)) = self.close.take() {
                 if code == close::SHUTTING_DOWN {
@@ -312,9 +333,19 @@ impl Driver {
         };
         if inner.shutdown.is_cancelled() {
             let msg = "gm-server is shutting down".to_string();
-            return refuse(self, RejectCode::ShuttingDown, FailureKind::ServerFull, msg);
+            return refuse(
+                self,
+                RejectCode::ShuttingDown,
+                FailureKind::ShuttingDown,
+                msg,
+            );
         }
-        if inner.connections.load(Ordering::Relaxed) > inner.config.max_connections {
+        // The cap counts authenticated sessions, so a flood of connections that never present
+        // a key cannot lock real game servers out (those are bounded by the handshake timeout
+        // and the hard cap in the accept loop). A reconnect replacing its own entry is fine.
+        if inner.directory.len() >= inner.config.max_connections
+            && !inner.directory.contains_key(&hello.server_id)
+        {
             let msg = format!(
                 "gm-server is at its connection cap ({})",
                 inner.config.max_connections
@@ -348,6 +379,7 @@ impl Driver {
 
         self.session_id = inner.next_session.fetch_add(1, Ordering::Relaxed);
         self.session.accept(self.session_id, Instant::now());
+        self.reader.set_codec(self.codec);
         inner.stats.established.fetch_add(1, Ordering::Relaxed);
         let info = GameServerInfo {
             server_id: hello.server_id.clone(),
@@ -391,12 +423,16 @@ impl Driver {
             first_seen_ms: now,
             last_seen_ms: now,
         };
-        if let Err(e) = inner.store.record_handshake(key.id, &record).await {
-            tracing::warn!(
-                "could not record the handshake of {}: {e}",
-                record.server_id
-            );
-        }
+        // Bookkeeping only: the welcome must not wait for it.
+        let store = inner.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.record_handshake(key.id, &record).await {
+                tracing::warn!(
+                    "could not record the handshake of {}: {e}",
+                    record.server_id
+                );
+            }
+        });
     }
 
     async fn flush(&mut self) -> Result<(), quinn::WriteError> {

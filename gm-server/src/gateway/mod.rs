@@ -71,6 +71,8 @@ pub enum FailureKind {
     InvalidHello,
     /// Over the connection cap.
     ServerFull,
+    /// Refused because gm-server is shutting down.
+    ShuttingDown,
     /// Malformed or oversized frame, or an unexpected message.
     ProtocolError,
     /// Handshake or idle timeout.
@@ -159,7 +161,8 @@ impl Gateway {
                 stats: GatewayStats::default(),
                 failures: Mutex::new(VecDeque::new()),
                 connections: AtomicUsize::new(0),
-                next_session: AtomicU64::new(1),
+                // Random start: session ids stay distinct across restarts in logs.
+                next_session: AtomicU64::new(rand::random::<u32>() as u64 + 1),
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
             }),
@@ -232,7 +235,14 @@ impl Gateway {
             mpsc::error::TrySendError::Full(_) => CommandError::Busy("command queue full".into()),
             mpsc::error::TrySendError::Closed(_) => CommandError::Disconnected,
         })?;
-        rx.await.unwrap_or(Err(CommandError::Disconnected))
+        // The session times the command out itself; this bound only guards against a
+        // connection task that is stuck writing to a peer that stopped reading.
+        let bound = Duration::from_millis(self.inner.config.command_timeout_ms)
+            + Duration::from_millis(self.inner.config.idle_timeout_ms);
+        match tokio::time::timeout(bound, rx).await {
+            Ok(reply) => reply.unwrap_or(Err(CommandError::Disconnected)),
+            Err(_) => Err(CommandError::Timeout(bound)),
+        }
     }
 
     /// The most recent connection failures, newest last.
