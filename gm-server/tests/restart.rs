@@ -161,12 +161,18 @@ fn killed_server_restarts_and_the_game_never_misses_a_tick() {
         "tick rate while down: {rate_down:.1}/s"
     );
 
-    stop.store(true, Ordering::Relaxed);
-    game_thread.join().unwrap();
-    gm.shutdown();
-    // SIGTERM: graceful shutdown, exit status 0.
+    // SIGTERM with the game connected: the game is told, the server exits 0.
     let pid = server.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let status = server.wait().unwrap();
     assert!(status.success(), "graceful shutdown exit status: {status}");
+    wait("SDK told of the shutdown", Duration::from_secs(5), || {
+        !gm.is_connected()
+    });
+    let why = gm.last_disconnect().unwrap_or_default();
+    assert!(why.contains("shutting down"), "{why}");
+
+    stop.store(true, Ordering::Relaxed);
+    game_thread.join().unwrap();
+    gm.shutdown();
 }
