@@ -26,6 +26,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// The store.
     pub database: DatabaseConfig,
+    /// Admin logins, sessions and tokens.
+    pub auth: AuthConfig,
     /// Logging.
     pub log: LogConfig,
     /// Graceful shutdown.
@@ -39,6 +41,7 @@ impl Default for Config {
             quic: QuicConfig::default(),
             http: HttpConfig::default(),
             database: DatabaseConfig::default(),
+            auth: AuthConfig::default(),
             log: LogConfig::default(),
             shutdown: ShutdownConfig::default(),
         }
@@ -103,12 +106,78 @@ impl QuicConfig {
 pub struct HttpConfig {
     /// Address to listen on. Default `127.0.0.1:7401`.
     pub listen: SocketAddr,
+    /// TLS on the HTTP listener. Default `self_signed`: the same certificate as QUIC.
+    pub tls: HttpTls,
+    /// Certificate chain (PEM) when `tls = "files"`.
+    pub cert_file: Option<PathBuf>,
+    /// Private key (PEM) when `tls = "files"`.
+    pub key_file: Option<PathBuf>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: "127.0.0.1:7401".parse().expect("valid"),
+            tls: HttpTls::SelfSigned,
+            cert_file: None,
+            key_file: None,
+        }
+    }
+}
+
+/// How the HTTP listener is secured.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpTls {
+    /// HTTPS with gm-server's own certificate (the one game servers pin).
+    SelfSigned,
+    /// HTTPS with `cert_file` and `key_file`.
+    Files,
+    /// Plain HTTP. Session cookies and tokens cross the network in clear: only behind a
+    /// TLS-terminating proxy on the same host. gm-server warns at start.
+    Off,
+}
+
+/// Admin authentication settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// A session unused for this long ends. Default 30.
+    pub session_idle_minutes: u64,
+    /// A session ends this long after login, used or not. Default 12.
+    pub session_absolute_hours: u64,
+    /// Failed logins in a row before each further attempt must wait. Default 3.
+    pub throttle_after: u32,
+    /// First wait after `throttle_after` failures, doubling with each further one. Default 1000.
+    pub throttle_base_ms: u64,
+    /// Failed logins in a row that lock the account. Default 10.
+    pub lockout_after: u32,
+    /// How long an account stays locked. Default 15.
+    pub lockout_minutes: u64,
+    /// Failed logins from one address, within `address_window_minutes`, that lock the address
+    /// out for that long. Default 30.
+    pub address_lockout_after: u32,
+    /// See `address_lockout_after`. Default 15.
+    pub address_window_minutes: u64,
+    /// Roles that must use a TOTP second factor. Default `["admin"]`.
+    pub require_totp_for: Vec<crate::auth::Role>,
+    /// Longest lifetime of an API token. Default 365.
+    pub max_token_days: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            session_idle_minutes: 30,
+            session_absolute_hours: 12,
+            throttle_after: 3,
+            throttle_base_ms: 1000,
+            lockout_after: 10,
+            lockout_minutes: 15,
+            address_lockout_after: 30,
+            address_window_minutes: 15,
+            require_totp_for: vec![crate::auth::Role::Admin],
+            max_token_days: 365,
         }
     }
 }
@@ -213,7 +282,10 @@ impl Config {
                 listen: loopback,
                 ..QuicConfig::default()
             },
-            http: HttpConfig { listen: loopback },
+            http: HttpConfig {
+                listen: loopback,
+                ..HttpConfig::default()
+            },
             ..Config::default()
         }
     }
@@ -244,6 +316,19 @@ command_timeout_ms = {command}
 
 [http]
 listen = "{http}"
+tls = "self_signed"   # or "files" (with cert_file and key_file), or "off" (plain HTTP)
+
+[auth]
+session_idle_minutes = 30
+session_absolute_hours = 12
+throttle_after = 3
+throttle_base_ms = 1000
+lockout_after = 10
+lockout_minutes = 15
+address_lockout_after = 30
+address_window_minutes = 15
+require_totp_for = ["admin"]
+max_token_days = 365
 
 [database]
 # url = "postgres://gm@db.internal/gm"   # unset: SQLite file gm.db in data_dir

@@ -1,28 +1,42 @@
-//! The HTTP listener: health and readiness now; the admin API and dashboard are mounted here.
+//! The HTTP listener's routes, assembled in one place: health, readiness, the OpenAPI
+//! document, and the admin API behind the access table.
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::gateway::Gateway;
-use crate::store::Store;
-
-/// What HTTP handlers share.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    /// The store.
-    pub store: Store,
-    /// The game-server gateway.
-    pub gateway: Gateway,
-}
+use crate::api::{ApiError, ApiState, access_layer, api_router};
 
 /// Every route, assembled in one place.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: ApiState) -> Router {
+    let (api, openapi) = api_router();
+    let openapi_json = openapi.to_json().expect("the OpenAPI document serializes");
+    let api = api.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        access_layer,
+    ));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route(
+            "/api/openapi.json",
+            get(move || async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    openapi_json,
+                )
+            }),
+        )
+        .merge(api)
+        .fallback(not_found)
         .with_state(state)
+}
+
+/// The OpenAPI document of the admin API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().1
 }
 
 /// Liveness: the process answers HTTP.
@@ -31,7 +45,7 @@ async fn healthz() -> &'static str {
 }
 
 /// Readiness: the store answers and the gateway is accepting game servers.
-async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
+async fn readyz(State(state): State<ApiState>) -> (StatusCode, String) {
     if state.gateway.inner.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".into());
     }
@@ -45,4 +59,8 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
             )
         }
     }
+}
+
+async fn not_found() -> impl IntoResponse {
+    ApiError::not_found("route")
 }

@@ -2,8 +2,10 @@
 //!
 //! The central server of the GM platform. Game servers connect to it over QUIC (through
 //! `gm-sdk`); it authenticates them with keys stored hashed, keeps a directory of who is
-//! connected, routes commands to them, and serves health endpoints over HTTP. It stores its
-//! state in embedded SQLite by default, or PostgreSQL.
+//! connected and routes commands to them. Staff use its HTTPS admin API (argon2id passwords,
+//! sessions with CSRF protection, scoped API tokens, TOTP, a role-based access table) and every
+//! action lands in a hash-chained audit log. State lives in embedded SQLite by default, or
+//! PostgreSQL.
 //!
 //! The binary is a thin CLI over [`RunningServer`]:
 //!
@@ -17,7 +19,11 @@
 //! # Ok(()) }
 //! ```
 
+pub mod api;
+pub mod audit;
+pub mod auth;
 pub mod config;
+pub mod events;
 mod gateway;
 mod http;
 pub mod keys;
@@ -30,6 +36,6 @@ pub use config::Config;
 pub use gateway::{
     CommandError, ConnectionFailure, FailureKind, GameServerInfo, Gateway, GatewayStats,
 };
-pub use http::{AppState, router};
+pub use http::{openapi, router};
 pub use server::{RunningServer, StartError};
 pub use store::Store;

@@ -8,6 +8,9 @@ use clap::{Parser, Subcommand};
 use gm_server::config::LogFormat;
 use gm_server::{Config, RunningServer, Store, keys, logging, store, tls};
 
+mod cli;
+use cli::{AdminCommand, AuditCommand, TokensCommand};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "gm-server",
@@ -46,6 +49,21 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Manage staff accounts (the first admin can only be created here, on the server).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Create API tokens for automation.
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
+    },
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
     },
     /// Print the SHA-256 fingerprint of the TLS certificate (created if missing).
     Fingerprint,
@@ -127,6 +145,24 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             serve(config).await
         }
         Command::Keys { command } => keys_command(command, &config).await,
+        Command::Admin { command } => {
+            let store = open_store(&config).await?;
+            let r = cli::admin(command, &store).await;
+            store.close().await;
+            r
+        }
+        Command::Tokens { command } => {
+            let store = open_store(&config).await?;
+            let r = cli::tokens(command, &store, &config).await;
+            store.close().await;
+            r
+        }
+        Command::Audit { command } => {
+            let store = open_store(&config).await?;
+            let r = cli::audit(command, &store).await;
+            store.close().await;
+            r
+        }
         Command::Fingerprint => {
             std::fs::create_dir_all(&config.data_dir)?;
             let id = tls::Identity::load_or_create(&config.data_dir, &config.quic.hostnames)?;
@@ -178,14 +214,18 @@ async fn shutdown_signal() {
     }
 }
 
-async fn keys_command(command: KeysCommand, config: &Config) -> anyhow::Result<()> {
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&config.data_dir)?;
-    let store = Store::open(
+    Ok(Store::open(
         config.database.url.as_deref(),
         &config.data_dir,
         config.database.max_connections,
     )
-    .await?;
+    .await?)
+}
+
+async fn keys_command(command: KeysCommand, config: &Config) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
     let result = match command {
         KeysCommand::Create { name } => {
             let name = name.trim();
@@ -196,6 +236,7 @@ async fn keys_command(command: KeysCommand, config: &Config) -> anyhow::Result<(
             store
                 .create_key(name, &key.hash, &key.hint, store::now_ms())
                 .await?;
+            cli::audit_cli(&store, "key.create", &format!("key:{name}")).await?;
             println!("{}", key.secret);
             eprintln!(
                 "key {name:?} created. This is the only time it is shown: store it in the game \
@@ -233,6 +274,7 @@ async fn keys_command(command: KeysCommand, config: &Config) -> anyhow::Result<(
         }
         KeysCommand::Revoke { name } => {
             if store.revoke_key(&name, store::now_ms()).await? {
+                cli::audit_cli(&store, "key.revoke", &format!("key:{name}")).await?;
                 println!("key {name:?} revoked");
                 Ok(())
             } else {

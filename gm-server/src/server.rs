@@ -6,9 +6,12 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use crate::config::Config;
+use crate::api::ApiState;
+use crate::auth::{AddressThrottle, AuthState};
+use crate::config::{Config, HttpTls};
+use crate::events::EventBus;
 use crate::gateway::Gateway;
-use crate::http::{AppState, router};
+use crate::http::router;
 use crate::store::{Store, StoreError};
 use crate::tls::{Identity, TlsError};
 
@@ -50,7 +53,7 @@ pub struct RunningServer {
     endpoint: quinn::Endpoint,
     accept_task: JoinHandle<()>,
     http_task: JoinHandle<()>,
-    http_shutdown: tokio_util::sync::CancellationToken,
+    http_handle: axum_server::Handle<SocketAddr>,
     drain: Duration,
 }
 
@@ -96,9 +99,8 @@ impl RunningServer {
             source,
         })?;
 
-        let listener = tokio::net::TcpListener::bind(config.http.listen)
-            .await
-            .map_err(|source| StartError::Bind {
+        let listener =
+            std::net::TcpListener::bind(config.http.listen).map_err(|source| StartError::Bind {
                 addr: config.http.listen,
                 source,
             })?;
@@ -106,19 +108,70 @@ impl RunningServer {
             addr: config.http.listen,
             source,
         })?;
-        let gateway = Gateway::new(store.clone(), config.quic.clone());
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| StartError::Bind {
+                addr: config.http.listen,
+                source,
+            })?;
+        let https = match config.http.tls {
+            HttpTls::SelfSigned => Some(identity.https_server_config()?),
+            HttpTls::Files => {
+                let (Some(cert), Some(key)) = (&config.http.cert_file, &config.http.key_file)
+                else {
+                    return Err(StartError::Tls(TlsError::Pem {
+                        path: config.data_dir.clone(),
+                        message: "http.tls = \"files\" needs http.cert_file and http.key_file"
+                            .into(),
+                    }));
+                };
+                Some(Identity::from_files(cert, key)?.https_server_config()?)
+            }
+            HttpTls::Off => {
+                tracing::warn!(
+                    %http_addr,
+                    "the admin HTTP listener is plain HTTP (http.tls = \"off\"): passwords, \
+                     session cookies and API tokens cross the network unencrypted. Only use \
+                     this behind a TLS-terminating proxy on the same host."
+                );
+                None
+            }
+        };
+        let events = EventBus::default();
+        let gateway = Gateway::new(store.clone(), config.quic.clone(), events.clone());
         let accept_task = tokio::spawn(gateway.clone().accept_loop(endpoint.clone()));
-
-        let app = router(AppState {
+        let auth = Arc::new(AuthState {
+            throttle: AddressThrottle::new(
+                config.auth.address_lockout_after,
+                config.auth.address_window_minutes as i64 * 60_000,
+            ),
+            config: config.auth.clone(),
+            tls: https.is_some(),
+        });
+        let app = router(ApiState {
             store: store.clone(),
             gateway: gateway.clone(),
-        });
-        let http_shutdown = tokio_util::sync::CancellationToken::new();
-        let stop = http_shutdown.clone();
+            events,
+            auth,
+        })
+        .into_make_service_with_connect_info::<SocketAddr>();
+        let http_handle = axum_server::Handle::new();
+        let handle = http_handle.clone();
         let http_task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await });
-            if let Err(e) = serve.await {
+            let served = match https {
+                Some(tls) => {
+                    let tls = axum_server::tls_rustls::RustlsConfig::from_config(tls);
+                    match axum_server::from_tcp_rustls(listener, tls) {
+                        Ok(server) => server.handle(handle).serve(app).await,
+                        Err(e) => Err(e),
+                    }
+                }
+                None => match axum_server::from_tcp(listener) {
+                    Ok(server) => server.handle(handle).serve(app).await,
+                    Err(e) => Err(e),
+                },
+            };
+            if let Err(e) = served {
                 tracing::error!("HTTP listener failed: {e}");
             }
         });
@@ -132,7 +185,7 @@ impl RunningServer {
             endpoint,
             accept_task,
             http_task,
-            http_shutdown,
+            http_handle,
             drain: Duration::from_millis(config.shutdown.drain_timeout_ms),
         })
     }
@@ -172,7 +225,8 @@ impl RunningServer {
             b"shutting down",
         );
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
-        self.http_shutdown.cancel();
+        self.http_handle
+            .graceful_shutdown(Some(Duration::from_secs(2)));
         let _ = self.http_task.await;
         self.store.close().await;
         tracing::info!("gm-server stopped");

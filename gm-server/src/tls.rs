@@ -109,13 +109,63 @@ impl Identity {
 
     /// A rustls server configuration for the QUIC listener.
     pub fn rustls_server_config(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+        self.server_config(&[rustls::version::TLS13.version], &[ALPN])
+    }
+
+    /// A rustls server configuration for the HTTPS listener (TLS 1.2 and 1.3, h2 and
+    /// HTTP/1.1).
+    pub fn https_server_config(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+        self.server_config(
+            &[
+                rustls::version::TLS13.version,
+                rustls::version::TLS12.version,
+            ],
+            &[b"h2", b"http/1.1"],
+        )
+    }
+
+    fn server_config(
+        &self,
+        versions: &[rustls::ProtocolVersion],
+        alpn: &[&[u8]],
+    ) -> Result<Arc<rustls::ServerConfig>, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let versions: Vec<_> = rustls::ALL_VERSIONS
+            .iter()
+            .copied()
+            .filter(|v| versions.contains(&v.version))
+            .collect();
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .with_protocol_versions(&versions)?
             .with_no_client_auth()
             .with_single_cert(self.chain.clone(), self.key.clone_key())?;
-        config.alpn_protocols = vec![ALPN.to_vec()];
+        config.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
         Ok(Arc::new(config))
+    }
+
+    /// Loads a certificate chain and key from PEM files (for `http.tls = "files"`).
+    pub fn from_files(cert_path: &Path, key_path: &Path) -> Result<Identity, TlsError> {
+        let chain = CertificateDer::pem_file_iter(cert_path)
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| TlsError::Pem {
+                path: cert_path.to_owned(),
+                message: e.to_string(),
+            })?;
+        if chain.is_empty() {
+            return Err(TlsError::Pem {
+                path: cert_path.to_owned(),
+                message: "no certificate in file".into(),
+            });
+        }
+        let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| TlsError::Pem {
+            path: key_path.to_owned(),
+            message: e.to_string(),
+        })?;
+        Ok(Identity {
+            chain,
+            key,
+            created: false,
+        })
     }
 }
 

@@ -438,23 +438,12 @@ async fn graceful_shutdown_tells_game_servers_and_they_reconnect_to_the_next_ser
 }
 
 #[tokio::test]
-async fn health_and_readiness_answer_over_http() {
+async fn health_and_readiness_answer_over_https() {
     let t = start_server().await;
-    let addr = t.server.http_addr();
+    let http = t.http();
     for (path, want) in [("/healthz", "ok"), ("/readyz", "ready")] {
-        let body = http_get(addr, path).await;
-        assert!(body.starts_with("HTTP/1.1 200"), "{body}");
-        assert!(body.trim_end().ends_with(want), "{body}");
+        let resp = http.get(t.url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.text().await.unwrap().trim(), want);
     }
-}
-
-async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out
 }

@@ -81,6 +81,8 @@ store_suite!(
     key_names_are_unique,
     handshakes_are_recorded_and_updated,
     migrations_are_idempotent,
+    audit_entries_chain_and_verify,
+    admins_sessions_tokens_and_links,
 );
 
 async fn keys_are_created_listed_found_and_revoked(store: &Store) {
@@ -223,4 +225,141 @@ async fn postgres_backed_server_serves_game_servers() {
     assert_eq!(seen[0].key_name, "pg-fleet");
     client.shutdown();
     t.server.shutdown().await;
+}
+
+async fn audit_entries_chain_and_verify(store: &Store) {
+    use gm_server::audit::{GENESIS, NewAuditEntry, Via};
+    use gm_server::store::AuditFilter;
+    let mut tasks = Vec::new();
+    // Concurrent appends still form one chain.
+    for i in 0..20 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let e = NewAuditEntry::new(format!("actor{}", i % 3), Via::Api, "test.action")
+                .target(format!("t{i}"))
+                .params(serde_json::json!({ "i": i }));
+            store.append_audit(&e, 1000 + i).await.unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let report = store.verify_audit().await.unwrap();
+    assert_eq!(report.checked, 20);
+    assert_eq!(report.first_broken, None);
+    let all = store
+        .list_audit(&AuditFilter::default(), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 20);
+    assert_eq!(all.last().unwrap().prev_hash, GENESIS);
+    for pair in all.windows(2) {
+        assert_eq!(
+            pair[0].prev_hash, pair[1].hash,
+            "newest first, each links to the one before"
+        );
+    }
+    let filter = AuditFilter {
+        actor: Some("actor1".into()),
+        ..Default::default()
+    };
+    let some = store.list_audit(&filter, None, 100).await.unwrap();
+    assert!(!some.is_empty() && some.iter().all(|r| r.actor == "actor1"));
+    let page = store
+        .list_audit(&AuditFilter::default(), Some(all[4].id), 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        page.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [all[5].id, all[6].id, all[7].id]
+    );
+}
+
+async fn admins_sessions_tokens_and_links(store: &Store) {
+    assert_eq!(store.admin_count().await.unwrap(), 0);
+    let a = store
+        .create_admin("alice", "admin", "hash", true, 1)
+        .await
+        .unwrap();
+    assert!(a.must_change_password && !a.disabled && a.failed_logins == 0);
+    let err = store
+        .create_admin("alice", "viewer", "h", false, 2)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Duplicate { what: "admin", .. }));
+    store
+        .set_login_failures(a.id, 3, Some(10), Some(99))
+        .await
+        .unwrap();
+    let a2 = store.admin_by_name("alice").await.unwrap().unwrap();
+    assert_eq!((a2.failed_logins, a2.locked_until_ms), (3, Some(99)));
+    assert!(
+        store
+            .update_admin(a.id, Some("viewer"), Some(true))
+            .await
+            .unwrap()
+    );
+    assert!(!store.update_admin(999, None, None).await.unwrap());
+    let a3 = store.admin_by_id(a.id).await.unwrap().unwrap();
+    assert_eq!((a3.role.as_str(), a3.disabled), ("viewer", true));
+
+    let s1 = store
+        .create_session(a.id, "tok1", "csrf1", "127.0.0.1", "ua", 100, 10_000)
+        .await
+        .unwrap();
+    let s2 = store
+        .create_session(a.id, "tok2", "csrf2", "127.0.0.1", "ua", 100, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(store.list_sessions(a.id, 200).await.unwrap().len(), 2);
+    assert!(store.revoke_session(s1, a.id, 300).await.unwrap());
+    assert!(!store.revoke_session(s1, a.id, 300).await.unwrap());
+    assert_eq!(
+        store
+            .session_by_token("tok1")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at_ms,
+        Some(300)
+    );
+    assert_eq!(store.revoke_all_sessions(a.id, 400).await.unwrap(), 1);
+    assert!(
+        store
+            .session_by_token("tok2")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at_ms
+            .is_some()
+    );
+    let _ = s2;
+
+    let t = store
+        .create_token(a.id, "ci", "viewer", "thash", "gmt_abcdef", 1, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.token_by_hash("thash").await.unwrap().unwrap().id,
+        t.id
+    );
+    assert!(store.revoke_token(t.id, a.id, 5).await.unwrap());
+    assert!(!store.revoke_token(t.id, a.id + 1, 5).await.unwrap());
+
+    store.link_player(a.id, 42, 1).await.unwrap();
+    let b = store
+        .create_admin("bob", "game_master", "h", false, 1)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.link_player(b.id, 42, 1).await,
+        Err(StoreError::Duplicate { .. })
+    ));
+    assert_eq!(
+        store.admin_for_player(42).await.unwrap().unwrap().name,
+        "alice"
+    );
+    assert_eq!(store.player_links(a.id).await.unwrap(), [42]);
+    assert!(store.unlink_player(a.id, 42).await.unwrap());
+    assert_eq!(store.admin_for_player(42).await.unwrap(), None);
 }

@@ -401,6 +401,11 @@ impl Driver {
             old.replaced.cancel();
         }
         self.server_id = Some(hello.server_id.clone());
+        inner.events.publish(
+            "game_server.connected",
+            crate::auth::Permission::ViewFleet,
+            serde_json::json!({ "server_id": hello.server_id, "region": hello.region, "build": hello.game_build }),
+        );
         tracing::info!(
             server_id = %hello.server_id,
             name = %hello.server_name,
@@ -472,6 +477,11 @@ impl Driver {
                 .remove_if(id, |_, e| e.info.session_id == self.session_id);
             if removed.is_some() {
                 tracing::info!(server_id = %id, "game server left the directory");
+                self.gateway.inner.events.publish(
+                    "game_server.disconnected",
+                    crate::auth::Permission::ViewFleet,
+                    serde_json::json!({ "server_id": id }),
+                );
             }
         }
         for (_, tx) in self.pending.drain() {

@@ -134,6 +134,7 @@ pub(crate) struct Entry {
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) store: Store,
+    pub(crate) events: crate::events::EventBus,
     pub(crate) config: crate::config::QuicConfig,
     pub(crate) directory: DashMap<String, Entry>,
     pub(crate) stats: GatewayStats,
@@ -152,10 +153,15 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub(crate) fn new(store: Store, config: crate::config::QuicConfig) -> Gateway {
+    pub(crate) fn new(
+        store: Store,
+        config: crate::config::QuicConfig,
+        events: crate::events::EventBus,
+    ) -> Gateway {
         Gateway {
             inner: Arc::new(Inner {
                 store,
+                events,
                 config,
                 directory: DashMap::new(),
                 stats: GatewayStats::default(),

@@ -4,6 +4,21 @@
 //! through [`Store`]'s methods; the migrations differ only where the dialects do and live in
 //! `migrations/sqlite` and `migrations/postgres`.
 
+/// Runs the same query code against whichever pool the store holds.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite($pool) => $body,
+            Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
+mod admin;
+mod audit;
+
+pub use admin::{AdminRecord, AuditFilter, SessionRecord, TokenRecord};
+
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -89,21 +104,17 @@ pub struct GameServerRecord {
 
 /// Handle to the store; cheap to clone.
 #[derive(Debug, Clone)]
-pub enum Store {
-    /// Embedded SQLite.
-    Sqlite(SqlitePool),
-    /// PostgreSQL.
-    Postgres(PgPool),
+pub struct Store {
+    pool: Pool,
+    /// Serializes audit appends within this process (PostgreSQL also takes an advisory lock,
+    /// for several gm-server instances).
+    audit_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
-/// Runs the same query code against whichever pool the store holds.
-macro_rules! on_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match $store {
-            Store::Sqlite($pool) => $body,
-            Store::Postgres($pool) => $body,
-        }
-    };
+#[derive(Debug, Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
 }
 
 macro_rules! key_columns {
@@ -128,7 +139,7 @@ impl Store {
                     .acquire_timeout(Duration::from_secs(10))
                     .connect(u)
                     .await?;
-                Store::Postgres(pool)
+                Store::from_pool(Pool::Postgres(pool))
             }
             Some(u) if u.starts_with("sqlite:") => {
                 let opts = SqliteConnectOptions::from_str(u)?;
@@ -162,23 +173,30 @@ impl Store {
             .max_connections(max_connections.max(1))
             .connect_with(opts)
             .await?;
-        Ok(Store::Sqlite(pool))
+        Ok(Store::from_pool(Pool::Sqlite(pool)))
+    }
+
+    fn from_pool(pool: Pool) -> Store {
+        Store {
+            pool,
+            audit_lock: Default::default(),
+        }
     }
 
     /// Applies pending migrations.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        match self {
-            Store::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
-            Store::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        match &self.pool {
+            Pool::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Pool::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
         Ok(())
     }
 
     /// Which database this is.
     pub fn backend(&self) -> Backend {
-        match self {
-            Store::Sqlite(_) => Backend::Sqlite,
-            Store::Postgres(_) => Backend::Postgres,
+        match &self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
         }
     }
 
@@ -215,13 +233,7 @@ impl Store {
             .bind(now_ms)
             .fetch_one(pool)
             .await);
-        result.map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate {
-                what: "key",
-                name: name.to_string(),
-            },
-            _ => e.into(),
-        })
+        result.map_err(|e| duplicate(e, "key", name))
     }
 
     /// Every key, oldest first.
@@ -306,6 +318,17 @@ impl Store {
             .fetch_all(pool)
             .await?),
         )
+    }
+}
+
+/// Maps a unique violation to [`StoreError::Duplicate`].
+fn duplicate(e: sqlx::Error, what: &'static str, name: &str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate {
+            what,
+            name: name.to_string(),
+        },
+        _ => e.into(),
     }
 }
 

@@ -67,6 +67,62 @@ impl TestServer {
     }
 }
 
+impl TestServer {
+    /// An HTTPS client that trusts this server's certificate, keeps cookies, and reaches
+    /// `https://localhost:<port>` on loopback.
+    pub fn http(&self) -> reqwest::Client {
+        let pem = std::fs::read(self.dir.path().join("tls/cert.pem")).unwrap();
+        reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+            .resolve("localhost", self.server.http_addr())
+            .cookie_store(true)
+            .build()
+            .unwrap()
+    }
+
+    /// `https://localhost:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.server.http_addr().port())
+    }
+
+    /// Creates an admin with a known password (no one-time password, no TOTP).
+    pub async fn create_admin(
+        &self,
+        name: &str,
+        role: gm_server::auth::Role,
+        password: &str,
+    ) -> i64 {
+        let hash = gm_server::auth::secret::hash_password(password);
+        self.server
+            .store()
+            .create_admin(name, role.as_str(), &hash, false, store::now_ms())
+            .await
+            .unwrap()
+            .id
+    }
+
+    /// Creates an API token for an admin and returns the secret.
+    pub async fn create_token(&self, admin_id: i64, role: gm_server::auth::Role) -> String {
+        use gm_server::auth::secret;
+        let token = secret::random_token("gmt_");
+        let now = store::now_ms();
+        self.server
+            .store()
+            .create_token(
+                admin_id,
+                "test",
+                role.as_str(),
+                &secret::token_hash(&token),
+                &token[..10],
+                now,
+                now + 86_400_000,
+            )
+            .await
+            .unwrap();
+        token
+    }
+}
+
 /// Polls `cond` every 10 ms until it holds or `within` passes; returns the time it took.
 pub async fn wait_for(what: &str, within: Duration, mut cond: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();

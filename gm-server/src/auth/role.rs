@@ -1,0 +1,185 @@
+//! Roles and what each may do. The matrix here is the one authority: the API's access
+//! middleware, the in-game command path and docs/permissions.md all derive from it.
+
+use serde::{Deserialize, Serialize};
+
+/// An admin's role. Each role can do everything the one before it can, and more.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads fleet state; changes nothing.
+    Viewer,
+    /// Handles player support.
+    SupportAgent,
+    /// Moderates players in game.
+    GameMaster,
+    /// Moderates, and reviews other staff's actions in the audit log.
+    SeniorGameMaster,
+    /// Manages staff accounts, keys and configuration.
+    Admin,
+}
+
+impl Role {
+    /// Every role, lowest first.
+    pub const ALL: [Role; 5] = [
+        Role::Viewer,
+        Role::SupportAgent,
+        Role::GameMaster,
+        Role::SeniorGameMaster,
+        Role::Admin,
+    ];
+
+    /// The name used in the API, the CLI and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::SupportAgent => "support_agent",
+            Role::GameMaster => "game_master",
+            Role::SeniorGameMaster => "senior_game_master",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Whether this role has `permission`.
+    pub fn allows(self, permission: Permission) -> bool {
+        self >= permission.minimum_role()
+    }
+
+    /// Every permission this role has.
+    pub fn permissions(self) -> Vec<Permission> {
+        Permission::ALL
+            .into_iter()
+            .filter(|p| self.allows(*p))
+            .collect()
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Role, String> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Role::ALL.iter().map(|r| r.as_str()).collect();
+                format!("unknown role {s:?}; roles are {}", names.join(", "))
+            })
+    }
+}
+
+/// Something an authenticated caller may be allowed to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// Manage one's own sessions, tokens, password and second factor.
+    ManageSelf,
+    /// See connected game servers and live fleet events.
+    ViewFleet,
+    /// Read the audit log.
+    ViewAudit,
+    /// Create, change and disable staff accounts; link player accounts to them; verify the
+    /// audit chain.
+    ManageStaff,
+}
+
+impl Permission {
+    /// Every permission.
+    pub const ALL: [Permission; 4] = [
+        Permission::ManageSelf,
+        Permission::ViewFleet,
+        Permission::ViewAudit,
+        Permission::ManageStaff,
+    ];
+
+    /// The lowest role that has this permission.
+    pub fn minimum_role(self) -> Role {
+        match self {
+            Permission::ManageSelf | Permission::ViewFleet => Role::Viewer,
+            Permission::ViewAudit => Role::SeniorGameMaster,
+            Permission::ManageStaff => Role::Admin,
+        }
+    }
+
+    /// The name used in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::ManageSelf => "manage_self",
+            Permission::ViewFleet => "view_fleet",
+            Permission::ViewAudit => "view_audit",
+            Permission::ManageStaff => "manage_staff",
+        }
+    }
+}
+
+/// The permission matrix as a Markdown table (rows: permissions; columns: roles), as written
+/// into docs/permissions.md; a test keeps the two equal.
+pub fn matrix_markdown() -> String {
+    let mut out = String::from("| permission |");
+    for r in Role::ALL {
+        out.push_str(&format!(" {r} |"));
+    }
+    out.push_str("\n| --- |");
+    for _ in Role::ALL {
+        out.push_str(" :-: |");
+    }
+    out.push('\n');
+    for p in Permission::ALL {
+        out.push_str(&format!("| `{}` |", p.as_str()));
+        for r in Role::ALL {
+            out.push_str(if r.allows(p) { " yes |" } else { " — |" });
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_parse_and_print_round_trip() {
+        for r in Role::ALL {
+            assert_eq!(r.as_str().parse::<Role>().unwrap(), r);
+        }
+        assert!(
+            "root"
+                .parse::<Role>()
+                .unwrap_err()
+                .contains("senior_game_master")
+        );
+    }
+
+    #[test]
+    fn higher_roles_include_lower_ones() {
+        for p in Permission::ALL {
+            let mut had = false;
+            for r in Role::ALL {
+                if had {
+                    assert!(r.allows(p), "{r} lost {p:?}");
+                }
+                had = r.allows(p);
+            }
+            assert!(Role::Admin.allows(p));
+        }
+        assert!(!Role::GameMaster.allows(Permission::ViewAudit));
+    }
+}
