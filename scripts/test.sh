@@ -19,5 +19,7 @@ echo "== cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 echo "== doctests"
 cargo test --workspace --doc --locked
+echo "== schemathesis against /api/openapi.json"
+bash scripts/schemathesis.sh
 echo "== cargo nextest"
 cargo nextest run --workspace --locked --no-fail-fast

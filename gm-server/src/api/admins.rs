@@ -58,8 +58,10 @@ pub struct AdminPage {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct PageParams {
     /// From a previous page's `next_cursor`.
+    #[param(pattern = "^[1-9][0-9]{0,17}$")]
     pub cursor: Option<String>,
     /// 1 to 200; default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 
@@ -90,6 +92,7 @@ pub(super) async fn list_admins(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewAdmin {
     /// Login name: 1 to 64 of A-Z a-z 0-9 _ . -
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,64}$")]
     pub name: String,
     /// Role.
     pub role: Role,

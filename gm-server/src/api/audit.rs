@@ -23,8 +23,10 @@ pub struct AuditParams {
     /// Before (Unix ms).
     pub until_ms: Option<i64>,
     /// From a previous page's `next_cursor`.
+    #[param(pattern = "^[1-9][0-9]{0,17}$")]
     pub cursor: Option<String>,
     /// 1 to 200; default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 

@@ -183,10 +183,16 @@ pub(super) async fn list_tokens(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewToken {
     /// A name to recognize it by (1 to 64 characters).
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\x00-\\x1f]*[^\\x00-\\x1f ][^\\x00-\\x1f]*$"
+    )]
     pub name: String,
     /// The role it acts with; at most the caller's.
     pub role: Role,
     /// Lifetime in days (1 to the configured maximum, 365 by default).
+    #[schema(minimum = 1, maximum = 365)]
     pub expires_in_days: u32,
 }
 
@@ -327,6 +333,7 @@ pub(super) async fn begin_totp(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TotpConfirm {
     /// Six digits.
+    #[schema(pattern = "^[0-9]{6}$")]
     pub code: String,
 }
 

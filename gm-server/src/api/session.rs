@@ -82,6 +82,7 @@ pub struct PasswordChange {
     /// The current password (the one-time password at first login).
     pub current_password: String,
     /// The new password, at least 12 characters.
+    #[schema(min_length = 12, max_length = 1024)]
     pub new_password: String,
 }
 

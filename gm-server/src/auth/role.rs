@@ -183,3 +183,18 @@ mod tests {
         assert!(!Role::GameMaster.allows(Permission::ViewAudit));
     }
 }
+
+#[cfg(test)]
+mod doc_tests {
+    #[test]
+    fn docs_permissions_md_shows_the_matrix_in_the_code() {
+        let doc = include_str!("../../../docs/permissions.md");
+        let start = doc.find("<!-- matrix:start -->\n").expect("start marker") + 22;
+        let end = doc.find("<!-- matrix:end -->").expect("end marker");
+        assert_eq!(
+            &doc[start..end],
+            super::matrix_markdown(),
+            "update docs/permissions.md"
+        );
+    }
+}
