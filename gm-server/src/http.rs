@@ -13,10 +13,12 @@ use crate::api::{ApiError, ApiState, access_layer, api_router};
 pub fn router(state: ApiState) -> Router {
     let (api, openapi) = api_router();
     let openapi_json = openapi.to_json().expect("the OpenAPI document serializes");
-    let api = api.route_layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        access_layer,
-    ));
+    let api = api
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access_layer,
+        ))
+        .layer(axum::middleware::from_fn(server_timing));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -31,6 +33,7 @@ pub fn router(state: ApiState) -> Router {
         )
         .merge(api)
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
 
@@ -61,6 +64,29 @@ async fn readyz(State(state): State<ApiState>) -> (StatusCode, String) {
     }
 }
 
+/// Adds `Server-Timing: app;dur=<ms>` so clients and load tests can tell server time from
+/// network and queueing time.
+async fn server_timing(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let start = std::time::Instant::now();
+    let mut response = next.run(req).await;
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    if let Ok(v) = axum::http::HeaderValue::from_str(&format!("app;dur={ms:.3}")) {
+        response.headers_mut().insert("server-timing", v);
+    }
+    response
+}
+
 async fn not_found() -> impl IntoResponse {
     ApiError::not_found("route")
+}
+
+async fn method_not_allowed() -> impl IntoResponse {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this path does not accept that method (see /api/openapi.json)",
+    )
 }

@@ -9,6 +9,11 @@ use gm_server::config::LogFormat;
 use gm_server::{Config, RunningServer, Store, keys, logging, store, tls};
 
 mod cli;
+
+// The admin API allocates per row it decodes and serializes; glibc's allocator contended on
+// its arenas under concurrent requests, mimalloc does not.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use cli::{AdminCommand, AuditCommand, TokensCommand};
 
 #[derive(Debug, Parser)]

@@ -810,3 +810,77 @@ async fn live_events_are_filtered_by_role() {
     assert!(seen_by_senior.contains("token.create"), "{seen_by_senior}");
     game.shutdown();
 }
+
+#[tokio::test]
+async fn sessions_end_after_idle_time_and_absolute_lifetime() {
+    let t = server_without_totp().await;
+    t.create_admin("judy", Role::Viewer, PASSWORD).await;
+    let db = t.dir.path().join("gm.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+
+    let idle = t.http();
+    assert_eq!(
+        login(&t, &idle, "judy", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        idle.get(t.url("/api/v1/me")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    // 31 minutes without a request (the default idle limit is 30).
+    sqlx::query("UPDATE admin_sessions SET last_seen_ms = last_seen_ms - 31 * 60000")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        idle.get(t.url("/api/v1/me")).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    let old = t.http();
+    assert_eq!(
+        login(&t, &old, "judy", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    // Used a moment ago, but logged in more than 12 hours ago.
+    sqlx::query("UPDATE admin_sessions SET expires_at_ms = 1 WHERE revoked_at_ms IS NULL")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        old.get(t.url("/api/v1/me")).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_in_the_error_shape() {
+    let t = server_without_totp().await;
+    let http = t.http();
+    let (status, code) = error_code(http.get(t.url("/api/v1/nope")).send().await.unwrap()).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
+    let (status, code) = error_code(http.put(t.url("/api/v1/me")).send().await.unwrap()).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+    );
+    let (status, code) = error_code(
+        http.post(t.url("/api/v1/auth/login"))
+            .body("{not json")
+            .header("content-type", "application/json")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_body")
+    );
+}

@@ -135,6 +135,27 @@ async fn bad_key_is_refused_on_both_sides() {
         "{}",
         failure.reason
     );
+    // A refused key is a security event: it is in the audit log.
+    let store = t.server.store().clone();
+    let filter = gm_server::store::AuditFilter {
+        action: Some("game_server.rejected".into()),
+        ..Default::default()
+    };
+    let mut audited = Vec::new();
+    for _ in 0..100 {
+        audited = store.list_audit(&filter, None, 10).await.unwrap();
+        if !audited.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(audited[0].actor, "eu-9");
+    assert_eq!(audited[0].via, "game_server");
+    assert!(
+        audited[0]
+            .result
+            .starts_with("denied: invalid game-server key")
+    );
     assert!(!t.server.gateway().is_connected("eu-9"));
     client.shutdown();
 }

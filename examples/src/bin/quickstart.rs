@@ -85,39 +85,35 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    let data = args.data_dir.display();
+    let http = server.http_addr();
+    let quic = server.quic_addr();
+    let fp = server.fingerprint();
     println!();
+    println!("gm-server is running on embedded SQLite ({data}).");
+    println!("  game servers connect to  {quic} (QUIC)");
+    println!("  certificate fingerprint  {fp}");
+    println!("  health                   https://{http}/healthz");
+    println!("  readiness                https://{http}/readyz");
+    println!("  admin API                https://{http}/api/v1  (OpenAPI: /api/openapi.json)");
     println!(
-        "gm-server is running on embedded SQLite ({}).",
-        args.data_dir.display()
-    );
-    println!("  game servers connect to  {} (QUIC)", server.quic_addr());
-    println!("  certificate fingerprint  {}", server.fingerprint());
-    println!(
-        "  health                   http://{}/healthz",
-        server.http_addr()
-    );
-    println!(
-        "  readiness                http://{}/readyz",
-        server.http_addr()
+        "  (HTTPS with the certificate above: curl --cacert {data}/tls/cert.pem https://localhost:{}/readyz)",
+        http.port()
     );
     println!(
         "The example game \"quickstart-game\" uses key {key_name:?}: {:?}",
         gm.status()
     );
     println!("Next:");
+    println!("  - create your first admin (only possible here, on the server's host):");
     println!(
-        "  - list keys:     cargo run -p gm-server -- --data-dir {} keys list",
-        args.data_dir.display()
+        "      cargo run -p gm-server -- --data-dir {data} admin create --name you --role admin"
     );
+    println!("  - list keys:     cargo run -p gm-server -- --data-dir {data} keys list");
     println!("  - run another game against this server:");
+    println!("      cargo run -p gm-server -- --data-dir {data} keys create --name my-game");
     println!(
-        "      cargo run -p gm-server -- --data-dir {} keys create --name my-game",
-        args.data_dir.display()
-    );
-    println!(
-        "      cargo run -p gm-examples --bin example-game -- --gm {} --fingerprint {} --key <KEY> --server-id my-game",
-        server.quic_addr(),
-        server.fingerprint()
+        "      cargo run -p gm-examples --bin example-game -- --gm {quic} --fingerprint {fp} --key <KEY> --server-id my-game"
     );
     println!("Press Ctrl-C to stop.");
     println!();

@@ -107,15 +107,9 @@ pub async fn authenticate(
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or(AuthError::MalformedHeader)?;
-        let record = store
-            .token_by_hash(&secret::token_hash(token))
+        let (record, owner) = store
+            .active_token_owner(&secret::token_hash(token), now)
             .await?
-            .filter(|t| t.revoked_at_ms.is_none() && t.expires_at_ms > now)
-            .ok_or(AuthError::BadToken)?;
-        let owner = store
-            .admin_by_id(record.admin_id)
-            .await?
-            .filter(|a| !a.disabled)
             .ok_or(AuthError::BadToken)?;
         if record.last_used_at_ms.is_none_or(|t| now - t > 60_000) {
             store.touch_token(record.id, now).await?;

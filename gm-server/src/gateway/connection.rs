@@ -319,6 +319,10 @@ impl Driver {
     async fn authenticate(&mut self, hello: Hello) {
         let inner = self.gateway.inner.clone();
         let refuse = |this: &mut Self, code: RejectCode, kind: FailureKind, message: String| {
+            if matches!(kind, FailureKind::InvalidKey | FailureKind::RevokedKey) {
+                this.gateway
+                    .audit_rejection(&hello.server_id, this.remote, &message);
+            }
             this.gateway
                 .stats()
                 .rejected

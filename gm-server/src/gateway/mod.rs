@@ -281,6 +281,35 @@ impl Gateway {
         failures.push_back(failure);
     }
 
+    /// Audits a handshake refused for its key: a security event. Written in the background
+    /// so the refusal is not delayed by the store.
+    pub(crate) fn audit_rejection(&self, server_id: &str, remote: SocketAddr, reason: &str) {
+        let server_id: String = server_id.chars().take(128).collect();
+        let entry = crate::audit::NewAuditEntry::new(
+            server_id.clone(),
+            crate::audit::Via::GameServer,
+            "game_server.rejected",
+        )
+        .source(remote.to_string())
+        .target(format!("game_server:{server_id}"))
+        .result(format!("denied: {reason}"));
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            match inner
+                .store
+                .append_audit(&entry, crate::store::now_ms())
+                .await
+            {
+                Ok(record) => inner.events.publish(
+                    "audit.appended",
+                    crate::auth::Permission::ViewAudit,
+                    serde_json::to_value(&record).unwrap_or_default(),
+                ),
+                Err(e) => tracing::error!("could not audit a refused handshake: {e}"),
+            }
+        });
+    }
+
     /// Begins shutdown: stops accepting, tells every game server, and waits (up to `drain`)
     /// for connections to finish.
     pub(crate) async fn shutdown(&self, drain: Duration) {

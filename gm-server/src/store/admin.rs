@@ -410,6 +410,36 @@ impl Store {
             .await?))
     }
 
+    /// The active token whose secret hashes to `token_hash` with its enabled owner, in one
+    /// query: what every bearer request needs.
+    pub async fn active_token_owner(
+        &self,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> Result<Option<(TokenRecord, AdminRecord)>, StoreError> {
+        let sql = "SELECT t.id, t.admin_id, t.name, t.role, t.hint, t.created_at_ms, \
+                   t.expires_at_ms, t.revoked_at_ms, t.last_used_at_ms, \
+                   a.id AS a_id, a.name AS a_name, a.role AS a_role, a.password_hash, \
+                   a.must_change_password, a.totp_secret, a.totp_pending_secret, a.disabled, \
+                   a.failed_logins, a.last_failed_at_ms, a.locked_until_ms, \
+                   a.created_at_ms AS a_created_at_ms \
+                   FROM api_tokens t JOIN admins a ON a.id = t.admin_id \
+                   WHERE t.token_hash = $1 AND t.revoked_at_ms IS NULL \
+                   AND t.expires_at_ms > $2 AND a.disabled = FALSE";
+        let row = on_pool!(self, pool => {
+            let row = sqlx::query(sql)
+                .bind(token_hash)
+                .bind(now_ms)
+                .fetch_optional(pool)
+                .await?;
+            match row {
+                None => None,
+                Some(r) => Some(split_token_owner(&r)?),
+            }
+        });
+        Ok(row)
+    }
+
     /// Marks a token used now.
     pub async fn touch_token(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
         let sql = "UPDATE api_tokens SET last_used_at_ms = $1 WHERE id = $2";
@@ -506,4 +536,42 @@ impl Store {
             .fetch_optional(pool)
             .await?))
     }
+}
+
+fn split_token_owner<'r, R: sqlx::Row>(r: &'r R) -> Result<(TokenRecord, AdminRecord), sqlx::Error>
+where
+    usize: sqlx::ColumnIndex<R>,
+    &'r str: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let token = TokenRecord {
+        id: r.try_get("id")?,
+        admin_id: r.try_get("admin_id")?,
+        name: r.try_get("name")?,
+        role: r.try_get("role")?,
+        hint: r.try_get("hint")?,
+        created_at_ms: r.try_get("created_at_ms")?,
+        expires_at_ms: r.try_get("expires_at_ms")?,
+        revoked_at_ms: r.try_get("revoked_at_ms")?,
+        last_used_at_ms: r.try_get("last_used_at_ms")?,
+    };
+    let admin = AdminRecord {
+        id: r.try_get("a_id")?,
+        name: r.try_get("a_name")?,
+        role: r.try_get("a_role")?,
+        password_hash: r.try_get("password_hash")?,
+        must_change_password: r.try_get("must_change_password")?,
+        totp_secret: r.try_get("totp_secret")?,
+        totp_pending_secret: r.try_get("totp_pending_secret")?,
+        disabled: r.try_get("disabled")?,
+        failed_logins: r.try_get("failed_logins")?,
+        last_failed_at_ms: r.try_get("last_failed_at_ms")?,
+        locked_until_ms: r.try_get("locked_until_ms")?,
+        created_at_ms: r.try_get("a_created_at_ms")?,
+    };
+    Ok((token, admin))
 }
