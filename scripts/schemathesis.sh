@@ -39,8 +39,11 @@ run() {
     --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
     --max-examples "${GM_ST_EXAMPLES:-30}" \
     --seed 1 \
+    --request-timeout 10 \
     --no-color "$@"
 }
-# Revoking tokens can revoke the run's own token; it gets a run of its own, last.
-run --exclude-operation-id revoke_token
+# Revoking tokens can revoke the run's own token, so it gets a run of its own, last. The event
+# stream never ends by design, which a request/response fuzzer cannot judge; its status and
+# filtering are tested in gm-server/tests/admin_api.rs (live_events_are_filtered_by_role).
+run --exclude-operation-id revoke_token --exclude-operation-id events
 run --include-operation-id revoke_token
