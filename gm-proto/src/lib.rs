@@ -36,6 +36,7 @@
 //! ```
 
 pub mod close;
+pub mod command;
 mod codec;
 mod message;
 mod session;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use gm_server::api::{Access, ROUTES, rule_for};
-use gm_server::auth::{Role, secret};
+use gm_server::auth::{Role, RolePermissions, secret};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

@@ -11,7 +11,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
 use super::{ApiError, ApiState, ErrorBody, Json};
-use crate::auth::Caller;
+use crate::auth::{Caller, RolePermissions};
 
 /// A connected game server.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

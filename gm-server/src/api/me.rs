@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::admins::AdminView;
 use super::{ApiError, ApiState, ErrorBody, Json, Path};
 use crate::audit::Via;
-use crate::auth::{Caller, Permission, Restriction, Role, secret};
+use crate::auth::{Caller, Permission, Restriction, Role, RolePermissions, secret};
 use crate::store::{SessionRecord, TokenRecord, now_ms};
 
 /// The caller.

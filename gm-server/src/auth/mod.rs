@@ -7,7 +7,7 @@ pub mod secret;
 mod throttle;
 
 pub use login::{LoginError, LoginOk, LoginRequest, login};
-pub use role::{Permission, Role, matrix_markdown};
+pub use role::{Permission, Role, RolePermissions, matrix_markdown};
 pub use throttle::AddressThrottle;
 
 use std::sync::Arc;

@@ -3,85 +3,27 @@
 
 use serde::{Deserialize, Serialize};
 
-/// An admin's role. Each role can do everything the one before it can, and more.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Reads fleet state; changes nothing.
-    Viewer,
-    /// Handles player support.
-    SupportAgent,
-    /// Moderates players in game.
-    GameMaster,
-    /// Moderates, and reviews other staff's actions in the audit log.
-    SeniorGameMaster,
-    /// Manages staff accounts, keys and configuration.
-    Admin,
+pub use gm_proto::command::Role;
+
+/// What a [`Role`] may do. (The role itself is shared with game servers through gm-proto,
+/// since in-game commands carry the role they need.)
+pub trait RolePermissions {
+    /// Whether this role has `permission`.
+    fn allows(self, permission: Permission) -> bool;
+    /// Every permission this role has.
+    fn permissions(self) -> Vec<Permission>;
 }
 
-impl Role {
-    /// Every role, lowest first.
-    pub const ALL: [Role; 5] = [
-        Role::Viewer,
-        Role::SupportAgent,
-        Role::GameMaster,
-        Role::SeniorGameMaster,
-        Role::Admin,
-    ];
-
-    /// The name used in the API, the CLI and the store.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::SupportAgent => "support_agent",
-            Role::GameMaster => "game_master",
-            Role::SeniorGameMaster => "senior_game_master",
-            Role::Admin => "admin",
-        }
-    }
-
-    /// Whether this role has `permission`.
-    pub fn allows(self, permission: Permission) -> bool {
+impl RolePermissions for Role {
+    fn allows(self, permission: Permission) -> bool {
         self >= permission.minimum_role()
     }
 
-    /// Every permission this role has.
-    pub fn permissions(self) -> Vec<Permission> {
+    fn permissions(self) -> Vec<Permission> {
         Permission::ALL
             .into_iter()
             .filter(|p| self.allows(*p))
             .collect()
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Role, String> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = Role::ALL.iter().map(|r| r.as_str()).collect();
-                format!("unknown role {s:?}; roles are {}", names.join(", "))
-            })
     }
 }
 
