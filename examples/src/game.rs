@@ -204,9 +204,46 @@ impl ExampleGame {
     pub fn chat(&self) -> &ChatLog {
         self.world.resource::<ChatLog>()
     }
+
+    /// Adds a player now (for tests and demos that need a known name).
+    pub fn add_player(&mut self, account_id: u64, name: &str) {
+        self.world
+            .resource::<Gm>()
+            .0
+            .player_joined(account_id, name);
+        self.world.spawn((
+            Player {
+                account_id,
+                name: name.to_string(),
+            },
+            Position::default(),
+            Velocity { x: 0.0, y: 0.0 },
+        ));
+    }
+
+    /// A player typed a line in chat: slash commands go to gm-server, as a real game would
+    /// route them; the answer appears in the chat log on a later tick.
+    pub fn type_in_chat(&mut self, account_id: u64, line: &str) -> Option<u64> {
+        if line.starts_with('/') {
+            self.world
+                .resource::<Gm>()
+                .0
+                .submit_command(account_id, line)
+        } else {
+            self.world
+                .resource_mut::<ChatLog>()
+                .push(format!("#{account_id}: {line}"));
+            None
+        }
+    }
 }
 
-fn join_players(mut commands: Commands, mut sim: ResMut<Sim>, players: Query<(), With<Player>>) {
+fn join_players(
+    mut commands: Commands,
+    mut sim: ResMut<Sim>,
+    gm: Res<Gm>,
+    players: Query<(), With<Player>>,
+) {
     let online = players.iter().count();
     if online < sim.target && sim.rng.random_bool(0.3) {
         let account_id = sim.next_account;
@@ -220,6 +257,7 @@ fn join_players(mut commands: Commands, mut sim: ResMut<Sim>, players: Query<(),
             x: sim.rng.random_range(-5.0..5.0),
             y: sim.rng.random_range(-5.0..5.0),
         };
+        gm.0.player_joined(account_id, &name);
         commands.spawn((Player { account_id, name }, pos, vel));
     }
 }
@@ -227,10 +265,12 @@ fn join_players(mut commands: Commands, mut sim: ResMut<Sim>, players: Query<(),
 fn leave_players(
     mut commands: Commands,
     mut sim: ResMut<Sim>,
-    players: Query<Entity, With<Player>>,
+    gm: Res<Gm>,
+    players: Query<(Entity, &Player)>,
 ) {
-    for entity in &players {
+    for (entity, p) in &players {
         if sim.rng.random_bool(0.0005) {
+            gm.0.player_left(p.account_id);
             commands.entity(entity).despawn();
         }
     }
@@ -277,17 +317,20 @@ fn gm_commands(
                 None => {
                     CommandOutcome::error(CommandErrorCode::BadArguments, "usage: kick <player>")
                 }
-                Some(name) => match players
-                    .iter()
-                    .find(|(_, p)| p.name.eq_ignore_ascii_case(name))
-                {
+                Some(who) => match players.iter().find(|(_, p)| matches_player(p, who)) {
                     Some((entity, p)) => {
+                        gm.0.player_left(p.account_id);
                         commands.entity(entity).despawn();
+                        let reason = cmd.args.get(1).map_or(String::new(), |r| format!(" ({r})"));
+                        log.push(format!(
+                            "{} was kicked by {}{reason}",
+                            p.name, cmd.issued_by
+                        ));
                         CommandOutcome::ok(format!("kicked {}", p.name))
                     }
                     None => CommandOutcome::error(
                         CommandErrorCode::Failed,
-                        format!("no player named {name} is online"),
+                        format!("no player {who} is online"),
                     ),
                 },
             },
@@ -310,6 +353,22 @@ fn gm_commands(
             ),
         };
         gm.0.reply(&cmd, outcome);
+    }
+    // Answers to GM commands typed in game go back to whoever typed them.
+    while let Some(reply) = gm.0.poll_command_reply() {
+        let text = match reply.outcome {
+            CommandOutcome::Ok { text, .. } => text,
+            CommandOutcome::Error { message, .. } => message,
+        };
+        log.push(format!("[to #{}] {text}", reply.account_id));
+    }
+}
+
+/// A player argument from gm-server: `#account-id` or a name.
+fn matches_player(p: &Player, who: &str) -> bool {
+    match who.strip_prefix('#') {
+        Some(id) => id.parse() == Ok(p.account_id),
+        None => p.name.eq_ignore_ascii_case(who),
     }
 }
 

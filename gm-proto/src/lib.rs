@@ -36,8 +36,8 @@
 //! ```
 
 pub mod close;
-pub mod command;
 mod codec;
+pub mod command;
 mod message;
 mod session;
 
@@ -47,8 +47,8 @@ pub use codec::{
 };
 pub use message::{
     CommandErrorCode, CommandOutcome, CommandReply, CommandRequest, Hello, MAX_IDENT_LEN,
-    MAX_KEY_LEN, Message, PROTOCOL_VERSION, Reject, RejectCode, RequestId, SUPPORTED_VERSIONS,
-    Welcome,
+    MAX_KEY_LEN, Message, PROTOCOL_VERSION, PlayerInfo, Reject, RejectCode, RequestId,
+    SUPPORTED_VERSIONS, Welcome,
 };
 pub use session::{
     ClientConfig, ClientEvent, ClientSession, DEFAULT_HEARTBEAT, ProtocolError, SendError,

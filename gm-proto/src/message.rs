@@ -48,6 +48,46 @@ pub enum Message {
         /// Human-readable reason, for logs.
         reason: String,
     },
+    /// Client → server: players online now, sent after every welcome so the fleet directory
+    /// resynchronizes after a reconnect. Replaces what the server knew of this game server.
+    PlayerSnapshot {
+        /// Everyone online.
+        players: Vec<PlayerInfo>,
+    },
+    /// Client → server: a player joined.
+    PlayerJoined(PlayerInfo),
+    /// Client → server: a player left.
+    PlayerLeft {
+        /// Their account id.
+        account_id: u64,
+    },
+    /// Client → server: a player typed a slash command that the game server does not run
+    /// locally; gm-server authorizes it with the role linked to the account and answers with
+    /// [`Message::InGameReply`].
+    InGameCommand {
+        /// Correlates the reply (chosen by the client).
+        ticket: u64,
+        /// Who typed it.
+        account_id: u64,
+        /// The line as typed.
+        line: String,
+    },
+    /// Server → client: the answer to an [`Message::InGameCommand`], to show to the player.
+    InGameReply {
+        /// The ticket of the command.
+        ticket: u64,
+        /// What to show.
+        outcome: CommandOutcome,
+    },
+}
+
+/// A player as the fleet directory knows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerInfo {
+    /// Account id, stable across sessions.
+    pub account_id: u64,
+    /// Character name shown in game.
+    pub name: String,
 }
 
 impl Message {
@@ -62,6 +102,11 @@ impl Message {
             Message::CommandRequest(_) => "command-request",
             Message::CommandReply(_) => "command-reply",
             Message::ShuttingDown { .. } => "shutting-down",
+            Message::PlayerSnapshot { .. } => "player-snapshot",
+            Message::PlayerJoined(_) => "player-joined",
+            Message::PlayerLeft { .. } => "player-left",
+            Message::InGameCommand { .. } => "in-game-command",
+            Message::InGameReply { .. } => "in-game-reply",
         }
     }
 }

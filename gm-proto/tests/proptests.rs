@@ -37,6 +37,10 @@ fn reject_code() -> impl Strategy<Value = RejectCode> {
     ]
 }
 
+fn player() -> impl Strategy<Value = PlayerInfo> {
+    (any::<u64>(), text()).prop_map(|(account_id, name)| PlayerInfo { account_id, name })
+}
+
 fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
         (any::<u16>(), text(), text(), text(), text(), text(), text()).prop_map(
@@ -93,6 +97,19 @@ fn message() -> impl Strategy<Value = Message> {
             outcome
         })),
         text().prop_map(|reason| Message::ShuttingDown { reason }),
+        prop::collection::vec(player(), 0..5)
+            .prop_map(|players| Message::PlayerSnapshot { players }),
+        player().prop_map(Message::PlayerJoined),
+        any::<u64>().prop_map(|account_id| Message::PlayerLeft { account_id }),
+        (any::<u64>(), any::<u64>(), text()).prop_map(|(ticket, account_id, line)| {
+            Message::InGameCommand {
+                ticket,
+                account_id,
+                line,
+            }
+        }),
+        (any::<u64>(), outcome())
+            .prop_map(|(ticket, outcome)| Message::InGameReply { ticket, outcome }),
     ]
 }
 

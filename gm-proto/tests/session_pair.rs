@@ -384,3 +384,60 @@ fn the_welcome_names_the_version_of_the_hello() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn presence_and_in_game_commands_flow_both_ways() {
+    let mut p = Pair::new(hello(PROTOCOL_VERSION, "good"));
+    assert!(
+        !p.client.send(Message::PlayerLeft { account_id: 1 }),
+        "not before the welcome"
+    );
+    p.connect();
+    let bob = PlayerInfo {
+        account_id: 7,
+        name: "Bob".into(),
+    };
+    assert!(p.client.send(Message::PlayerSnapshot {
+        players: vec![bob.clone()]
+    }));
+    assert!(p.client.send(Message::PlayerJoined(PlayerInfo {
+        account_id: 8,
+        name: "Zoë".into()
+    })));
+    assert!(p.client.send(Message::PlayerLeft { account_id: 8 }));
+    assert!(p.client.send(Message::InGameCommand {
+        ticket: 1,
+        account_id: 7,
+        line: "/who".into()
+    }));
+    assert!(
+        !p.client.send(Message::Ping { nonce: 1 }),
+        "the session owns pings"
+    );
+    p.drive().unwrap();
+    assert_eq!(p.server_events[0], ServerEvent::PlayerSnapshot(vec![bob]));
+    assert_eq!(p.server_events[2], ServerEvent::PlayerLeft(8));
+    assert_eq!(
+        p.server_events[3],
+        ServerEvent::InGameCommand {
+            ticket: 1,
+            account_id: 7,
+            line: "/who".into()
+        }
+    );
+    p.server.reply_in_game(1, CommandOutcome::ok("2 online"));
+    p.drive().unwrap();
+    assert_eq!(
+        p.client_events.pop(),
+        Some(ClientEvent::InGameReply {
+            ticket: 1,
+            outcome: CommandOutcome::ok("2 online")
+        })
+    );
+    // A server may not send presence to a game server.
+    let err = p
+        .client
+        .handle_message(Message::PlayerLeft { account_id: 1 }, p.now)
+        .unwrap_err();
+    assert!(matches!(err, ProtocolError::Unexpected { .. }));
+}

@@ -20,6 +20,7 @@ pub(crate) struct Shared {
     pub(crate) commands_refused: AtomicU64,
     pub(crate) replies_dropped: AtomicU64,
     pub(crate) reconnects: AtomicU64,
+    pub(crate) next_ticket: AtomicU64,
     pub(crate) last_disconnect: Mutex<Option<String>>,
     pub(crate) stop: AtomicBool,
     pub(crate) stop_notify: Notify,
@@ -38,6 +39,7 @@ impl Shared {
             commands_refused: AtomicU64::new(0),
             replies_dropped: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
+            next_ticket: AtomicU64::new(1),
             last_disconnect: Mutex::new(None),
             stop: AtomicBool::new(false),
             stop_notify: Notify::new(),
@@ -58,12 +60,36 @@ impl Shared {
     }
 }
 
-/// A reply travelling from the game to the driver.
+/// What the game sends to the driver.
 #[derive(Debug)]
-pub(crate) struct Reply {
-    pub(crate) session: u64,
-    pub(crate) id: gm_proto::RequestId,
-    pub(crate) outcome: CommandOutcome,
+pub(crate) enum ToDriver {
+    /// The answer to a command from gm-server.
+    Reply {
+        session: u64,
+        id: gm_proto::RequestId,
+        outcome: CommandOutcome,
+    },
+    /// A player joined the game server.
+    Joined(gm_proto::PlayerInfo),
+    /// A player left.
+    Left(u64),
+    /// A player typed a GM command for gm-server.
+    Command {
+        ticket: u64,
+        account_id: u64,
+        line: String,
+    },
+}
+
+/// gm-server's answer to a command a player typed in game.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandReply {
+    /// The ticket [`GmClient::submit_command`] returned.
+    pub ticket: u64,
+    /// Who typed the command: show them the outcome.
+    pub account_id: u64,
+    /// What to show.
+    pub outcome: CommandOutcome,
 }
 
 /// Handle to the SDK, held by the game. Cheap to clone; every method returns at once.
@@ -75,7 +101,8 @@ pub(crate) struct Reply {
 pub struct GmClient {
     pub(crate) shared: Arc<Shared>,
     pub(crate) commands: crossbeam_channel::Receiver<IncomingCommand>,
-    pub(crate) replies: mpsc::Sender<Reply>,
+    pub(crate) replies: mpsc::Sender<ToDriver>,
+    pub(crate) command_replies: crossbeam_channel::Receiver<CommandReply>,
 }
 
 impl GmClient {
@@ -122,7 +149,7 @@ impl GmClient {
     pub fn reply(&self, command: &IncomingCommand, outcome: CommandOutcome) -> bool {
         let queued = self
             .replies
-            .try_send(Reply {
+            .try_send(ToDriver::Reply {
                 session: command.session,
                 id: command.id,
                 outcome,
@@ -132,6 +159,52 @@ impl GmClient {
             self.shared.replies_dropped.fetch_add(1, Ordering::Relaxed);
         }
         queued
+    }
+
+    /// Tells gm-server a player joined (for the fleet directory, `/whois`, `/kick` by name).
+    /// Never blocks; if the queue is full the event is dropped and counted, and the next
+    /// reconnect's snapshot repairs the directory.
+    pub fn player_joined(&self, account_id: u64, name: &str) {
+        let info = gm_proto::PlayerInfo {
+            account_id,
+            name: name
+                .chars()
+                .take(gm_proto::command::MAX_PLAYER_NAME)
+                .collect(),
+        };
+        self.to_driver(ToDriver::Joined(info));
+    }
+
+    /// Tells gm-server a player left.
+    pub fn player_left(&self, account_id: u64) {
+        self.to_driver(ToDriver::Left(account_id));
+    }
+
+    /// Sends a slash command a player typed to gm-server, which authorizes it with the role
+    /// linked to the account (never one the game claims). The answer arrives through
+    /// [`poll_command_reply`](Self::poll_command_reply) with the returned ticket; `None` when
+    /// the queue is full (tell the player to try again).
+    pub fn submit_command(&self, account_id: u64, line: &str) -> Option<u64> {
+        let ticket = self.shared.next_ticket.fetch_add(1, Ordering::Relaxed);
+        let msg = ToDriver::Command {
+            ticket,
+            account_id,
+            line: line.chars().take(gm_proto::command::MAX_LINE_LEN).collect(),
+        };
+        self.to_driver(msg).then_some(ticket)
+    }
+
+    /// The next answer to a command submitted with [`submit_command`](Self::submit_command).
+    pub fn poll_command_reply(&self) -> Option<CommandReply> {
+        self.command_replies.try_recv().ok()
+    }
+
+    fn to_driver(&self, msg: ToDriver) -> bool {
+        let ok = self.replies.try_send(msg).is_ok();
+        if !ok {
+            self.shared.replies_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        ok
     }
 
     /// Counters of what the SDK had to drop or refuse.
@@ -156,7 +229,8 @@ impl GmClient {
 pub struct ClientStats {
     /// Commands answered "unavailable" because the game's queue was full.
     pub commands_refused: u64,
-    /// Replies dropped (queue full, or their session had ended).
+    /// Replies, presence events or submitted commands dropped (queue full, or their session
+    /// had ended).
     pub replies_dropped: u64,
     /// Sessions established after the first.
     pub reconnects: u64,

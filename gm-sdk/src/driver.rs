@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use crate::backoff::Backoff;
 use crate::builder::{BuildError, GmClientBuilder};
-use crate::client::{GmClient, Reply, Shared};
+use crate::client::{CommandReply, GmClient, Shared, ToDriver};
 use crate::command::{CommandHandler, IncomingCommand};
 use crate::status::{ConnectionStatus, RefusalKind};
 use crate::tls::{LastTlsFailure, client_config};
@@ -47,11 +47,13 @@ pub(crate) fn start(
 
     let shared = Arc::new(Shared::new());
     let (cmd_tx, cmd_rx) = crossbeam_channel::bounded(b.command_queue);
-    let (reply_tx, reply_rx) = mpsc::channel(b.command_queue);
+    let (reply_tx, reply_rx) = mpsc::channel(b.command_queue.max(1024));
+    let (command_reply_tx, command_reply_rx) = crossbeam_channel::bounded(b.command_queue);
     let client = GmClient {
         shared: shared.clone(),
         commands: cmd_rx,
         replies: reply_tx,
+        command_replies: command_reply_rx,
     };
     let host = b.addr.rsplit_once(':').map_or(b.addr.as_str(), |(h, _)| h);
     let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -88,6 +90,9 @@ pub(crate) fn start(
         shared,
         commands: cmd_tx,
         replies: reply_rx,
+        command_replies: command_reply_tx,
+        online: Default::default(),
+        tickets: Default::default(),
         handler: b.handler,
         codec: FrameCodec::default(),
         ever_connected: false,
@@ -106,7 +111,12 @@ struct DriverState {
     last_tls: LastTlsFailure,
     shared: Arc<Shared>,
     commands: crossbeam_channel::Sender<IncomingCommand>,
-    replies: mpsc::Receiver<Reply>,
+    replies: mpsc::Receiver<ToDriver>,
+    command_replies: crossbeam_channel::Sender<CommandReply>,
+    /// Who is online, kept so every new session starts with a snapshot.
+    online: std::collections::BTreeMap<u64, String>,
+    /// Tickets of in-game commands waiting for gm-server, with who typed them.
+    tickets: std::collections::HashMap<u64, u64>,
     handler: Option<Arc<CommandHandler>>,
     codec: FrameCodec,
     ever_connected: bool,
@@ -171,11 +181,9 @@ impl DriverState {
             tokio::select! {
                 _ = &mut sleep => return false,
                 _ = self.shared.stop_notify.notified() => return true,
-                reply = self.replies.recv() => match reply {
+                msg = self.replies.recv() => match msg {
                     None => return true,
-                    Some(_) => {
-                        self.shared.replies_dropped.fetch_add(1, Ordering::Relaxed);
-                    }
+                    Some(msg) => self.while_disconnected(msg),
                 },
             }
         }
@@ -272,6 +280,15 @@ impl DriverState {
                             session_id: welcome.session_id,
                             since: Instant::now(),
                         });
+                        let players = self
+                            .online
+                            .iter()
+                            .map(|(id, name)| gm_proto::PlayerInfo {
+                                account_id: *id,
+                                name: name.clone(),
+                            })
+                            .collect();
+                        session.send(gm_proto::Message::PlayerSnapshot { players });
                     }
                     ClientEvent::Rejected(reject) => {
                         conn.close(VarInt::from_u32(close::NORMAL), b"rejected");
@@ -297,6 +314,18 @@ impl DriverState {
                     ClientEvent::Command(req) => {
                         let id = session_id.unwrap_or_default();
                         self.on_command(&mut session, req, id);
+                    }
+                    ClientEvent::InGameReply { ticket, outcome } => {
+                        if let Some(account_id) = self.tickets.remove(&ticket) {
+                            let reply = CommandReply {
+                                ticket,
+                                account_id,
+                                outcome,
+                            };
+                            if self.command_replies.try_send(reply).is_err() {
+                                self.shared.replies_dropped.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
                     }
                     ClientEvent::ServerShuttingDown(reason) => {
                         let _ = send.finish();
@@ -360,16 +389,12 @@ impl DriverState {
                         return end(format!("gm-server timed out: {e}"), session_id);
                     }
                 }
-                reply = self.replies.recv() => match reply {
+                msg = self.replies.recv() => match msg {
                     None => {
                         conn.close(VarInt::from_u32(close::NORMAL), b"game server stopping");
                         return End::Stop;
                     }
-                    Some(r) => {
-                        if Some(r.session) != session_id || !session.reply(r.id, r.outcome) {
-                            self.shared.replies_dropped.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
+                    Some(msg) => self.while_connected(&mut session, session_id, msg),
                 },
                 _ = self.shared.stop_notify.notified() => {
                     let _ = send.finish();
@@ -378,6 +403,85 @@ impl DriverState {
                 }
             }
         }
+    }
+
+    /// A message from the game while a session is up.
+    fn while_connected(
+        &mut self,
+        session: &mut ClientSession,
+        generation: Option<u64>,
+        msg: ToDriver,
+    ) {
+        match msg {
+            ToDriver::Reply {
+                session: s,
+                id,
+                outcome,
+            } => {
+                if Some(s) != generation || !session.reply(id, outcome) {
+                    self.shared.replies_dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            ToDriver::Joined(info) => {
+                self.online.insert(info.account_id, info.name.clone());
+                session.send(gm_proto::Message::PlayerJoined(info));
+            }
+            ToDriver::Left(id) => {
+                self.online.remove(&id);
+                session.send(gm_proto::Message::PlayerLeft { account_id: id });
+            }
+            ToDriver::Command {
+                ticket,
+                account_id,
+                line,
+            } => {
+                // Bounded: tickets gm-server never answered are forgotten oldest first.
+                if self.tickets.len() >= 4096
+                    && let Some(oldest) = self.tickets.keys().min().copied()
+                {
+                    self.tickets.remove(&oldest);
+                }
+                if session.send(gm_proto::Message::InGameCommand {
+                    ticket,
+                    account_id,
+                    line,
+                }) {
+                    self.tickets.insert(ticket, account_id);
+                } else {
+                    self.unreachable(ticket, account_id);
+                }
+            }
+        }
+    }
+
+    /// A message from the game while gm-server is unreachable.
+    fn while_disconnected(&mut self, msg: ToDriver) {
+        match msg {
+            ToDriver::Reply { .. } => {
+                self.shared.replies_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            ToDriver::Joined(info) => {
+                self.online.insert(info.account_id, info.name);
+            }
+            ToDriver::Left(id) => {
+                self.online.remove(&id);
+            }
+            ToDriver::Command {
+                ticket, account_id, ..
+            } => self.unreachable(ticket, account_id),
+        }
+    }
+
+    fn unreachable(&self, ticket: u64, account_id: u64) {
+        let outcome = CommandOutcome::error(
+            CommandErrorCode::Unavailable,
+            "GM commands are unavailable right now (gm-server is not reachable); try again soon",
+        );
+        let _ = self.command_replies.try_send(CommandReply {
+            ticket,
+            account_id,
+            outcome,
+        });
     }
 
     fn on_command(&self, session: &mut ClientSession, req: CommandRequest, generation: u64) {

@@ -44,7 +44,7 @@ mod tls;
 
 pub use backoff::Backoff;
 pub use builder::{BuildError, Driver, GmClientBuilder};
-pub use client::{ClientStats, GmClient};
+pub use client::{ClientStats, CommandReply, GmClient};
 pub use command::{CommandErrorCode, CommandHandler, CommandOutcome, IncomingCommand};
 pub use status::{ConnectionStatus, GameStatus, RefusalKind};
 pub use tls::{ServerTrust, quinn_client_config};

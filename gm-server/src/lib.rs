@@ -22,6 +22,7 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod commands;
 pub mod config;
 pub mod events;
 mod gateway;
@@ -35,6 +36,7 @@ pub mod tls;
 pub use config::Config;
 pub use gateway::{
     CommandError, ConnectionFailure, FailureKind, GameServerInfo, Gateway, GatewayStats,
+    PlayerLocation, Presence,
 };
 pub use http::{openapi, router};
 pub use server::{RunningServer, StartError};

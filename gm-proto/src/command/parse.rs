@@ -34,7 +34,11 @@ pub fn tokenize(line: &str) -> Result<Vec<Token>, ParseError> {
                     .push(next);
             }
             (Some(q), c) if c == q => quote = None,
-            (Some(_), c) => current.as_mut().expect("open quote has a token").text.push(c),
+            (Some(_), c) => current
+                .as_mut()
+                .expect("open quote has a token")
+                .text
+                .push(c),
             (None, '"' | '\'') => {
                 quote = Some(c);
                 current.get_or_insert(Token {

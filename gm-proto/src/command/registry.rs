@@ -201,13 +201,19 @@ impl Registry {
     /// Completions for a partly typed line: command names, choices, durations, and online
     /// player names. Each completion is the whole line as it would read.
     pub fn complete(&self, line: &str, caller: Option<Role>, online: &[&str]) -> Vec<String> {
-        let body = line.trim_start().strip_prefix('/').unwrap_or(line.trim_start());
+        let body = line
+            .trim_start()
+            .strip_prefix('/')
+            .unwrap_or(line.trim_start());
         let Ok(tokens) = tokenize(body) else {
             return Vec::new();
         };
         let ends_with_space = body.ends_with(char::is_whitespace);
         if tokens.len() <= 1 && !ends_with_space {
-            let prefix = tokens.first().map_or("", |t| t.text.as_str()).to_lowercase();
+            let prefix = tokens
+                .first()
+                .map_or("", |t| t.text.as_str())
+                .to_lowercase();
             return self
                 .visible(caller)
                 .iter()
@@ -239,7 +245,11 @@ impl Registry {
                 .filter(|n| n.to_lowercase().starts_with(&lower))
                 .map(|n| quote_if_needed(n))
                 .collect(),
-            ArgKind::Choice(c) => c.iter().filter(|c| c.starts_with(&lower)).cloned().collect(),
+            ArgKind::Choice(c) => c
+                .iter()
+                .filter(|c| c.starts_with(&lower))
+                .cloned()
+                .collect(),
             ArgKind::Duration => ["10m", "1h", "1d", "7d", "30d"]
                 .iter()
                 .filter(|d| d.starts_with(&lower))
@@ -247,12 +257,17 @@ impl Registry {
                 .collect(),
             _ => Vec::new(),
         };
-        candidates.into_iter().map(|c| format!("{keep}{c}")).collect()
+        candidates
+            .into_iter()
+            .map(|c| format!("{keep}{c}"))
+            .collect()
     }
 }
 
 fn quote_if_needed(s: &str) -> String {
-    if s.chars().any(|c| c.is_whitespace() || c == '"' || c == '\'' || c == '\\') {
+    if s.chars()
+        .any(|c| c.is_whitespace() || c == '"' || c == '\'' || c == '\\')
+    {
         format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
     } else {
         s.to_string()

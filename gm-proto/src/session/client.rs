@@ -43,6 +43,13 @@ pub enum ClientEvent {
     Command(CommandRequest),
     /// The server is shutting down; expect the connection to close.
     ServerShuttingDown(String),
+    /// The answer to an in-game command sent with [`ClientSession::send`].
+    InGameReply {
+        /// Its ticket.
+        ticket: u64,
+        /// What to show the player.
+        outcome: CommandOutcome,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +171,10 @@ impl ClientSession {
                 self.pending.insert(req.id);
                 self.events.push_back(ClientEvent::Command(req));
             }
+            (State::Established, Message::InGameReply { ticket, outcome }) => {
+                self.events
+                    .push_back(ClientEvent::InGameReply { ticket, outcome });
+            }
             (State::Established | State::Handshaking, Message::ShuttingDown { reason }) => {
                 self.events
                     .push_back(ClientEvent::ServerShuttingDown(reason));
@@ -187,6 +198,24 @@ impl ClientSession {
         }
         self.transmit
             .push_back(Message::CommandReply(CommandReply { id, outcome }));
+        true
+    }
+
+    /// Queues a game-originated message (presence, in-game commands). Returns false, and
+    /// queues nothing, when the session is not established or `msg` is not one a game server
+    /// sends on its own.
+    pub fn send(&mut self, msg: Message) -> bool {
+        let allowed = matches!(
+            msg,
+            Message::PlayerSnapshot { .. }
+                | Message::PlayerJoined(_)
+                | Message::PlayerLeft { .. }
+                | Message::InGameCommand { .. }
+        );
+        if !allowed || self.state != State::Established {
+            return false;
+        }
+        self.transmit.push_back(msg);
         true
     }
 

@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 
 use super::{DEFAULT_HEARTBEAT, ProtocolError};
 use crate::message::{
-    CommandOutcome, CommandRequest, Hello, Message, Reject, RejectCode, RequestId,
+    CommandOutcome, CommandRequest, Hello, Message, PlayerInfo, Reject, RejectCode, RequestId,
     SUPPORTED_VERSIONS, Welcome,
 };
 
@@ -65,6 +65,22 @@ pub enum ServerEvent {
     },
     /// A command got no reply within the command timeout; a late reply will be ignored.
     CommandTimedOut(RequestId),
+    /// The game server reported who is online (replace, not merge).
+    PlayerSnapshot(Vec<PlayerInfo>),
+    /// A player joined the game server.
+    PlayerJoined(PlayerInfo),
+    /// A player left the game server.
+    PlayerLeft(u64),
+    /// A player typed a command that gm-server must authorize; answer with
+    /// [`ServerSession::reply_in_game`].
+    InGameCommand {
+        /// Ticket to answer with.
+        ticket: u64,
+        /// Who typed it.
+        account_id: u64,
+        /// The line.
+        line: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,6 +206,29 @@ impl ServerSession {
                 self.transmit.push_back(Message::Pong { nonce });
             }
             (State::Established, Message::Pong { .. }) => {}
+            (State::Established, Message::PlayerSnapshot { players }) => {
+                self.events.push_back(ServerEvent::PlayerSnapshot(players));
+            }
+            (State::Established, Message::PlayerJoined(p)) => {
+                self.events.push_back(ServerEvent::PlayerJoined(p));
+            }
+            (State::Established, Message::PlayerLeft { account_id }) => {
+                self.events.push_back(ServerEvent::PlayerLeft(account_id));
+            }
+            (
+                State::Established,
+                Message::InGameCommand {
+                    ticket,
+                    account_id,
+                    line,
+                },
+            ) => {
+                self.events.push_back(ServerEvent::InGameCommand {
+                    ticket,
+                    account_id,
+                    line,
+                });
+            }
             (State::Established, Message::CommandReply(reply)) => {
                 // A reply after its timeout is dropped: the caller already got the timeout.
                 if let Some((_, sent)) = self.pending.remove(&reply.id) {
@@ -237,6 +276,14 @@ impl ServerSession {
             message: message.into(),
             supported_versions: self.config.supported_versions.clone(),
         }));
+    }
+
+    /// Answers an in-game command.
+    pub fn reply_in_game(&mut self, ticket: u64, outcome: CommandOutcome) {
+        if self.state == State::Established {
+            self.transmit
+                .push_back(Message::InGameReply { ticket, outcome });
+        }
     }
 
     /// Tells the game server that this server is going away.

@@ -59,7 +59,7 @@ const fn restricted_ok(rule: RouteRule) -> RouteRule {
     }
 }
 
-use Permission::{ManageSelf, ManageStaff, ViewAudit, ViewFleet};
+use Permission::{ManageSelf, ManageStaff, RunCommands, ViewAudit, ViewFleet};
 
 /// Every API route and who may call it.
 pub const ROUTES: &[RouteRule] = &[
@@ -88,6 +88,7 @@ pub const ROUTES: &[RouteRule] = &[
     ),
     needs("GET", "/api/v1/audit", ViewAudit),
     needs("GET", "/api/v1/audit/verify", ManageStaff),
+    needs("POST", "/api/v1/commands", RunCommands),
     needs("GET", "/api/v1/servers", ViewFleet),
     needs("GET", "/api/v1/events", ViewFleet),
 ];

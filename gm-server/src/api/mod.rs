@@ -5,6 +5,7 @@
 mod access;
 pub mod admins;
 pub mod audit;
+pub mod commands;
 mod error;
 pub mod fleet;
 pub mod me;
@@ -23,10 +24,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::audit::NewAuditEntry;
-use crate::auth::{AuthState, Caller, Permission};
+use crate::auth::{AuthState, Caller};
 use crate::events::EventBus;
 use crate::gateway::Gateway;
-use crate::store::{Store, StoreError, now_ms};
+use crate::store::{Store, StoreError};
 
 /// What API handlers share.
 #[derive(Debug, Clone)]
@@ -44,13 +45,7 @@ pub struct ApiState {
 impl ApiState {
     /// Appends to the audit log and publishes the entry to live subscribers who may read it.
     pub async fn audit(&self, entry: NewAuditEntry) -> Result<(), StoreError> {
-        let record = self.store.append_audit(&entry, now_ms()).await?;
-        self.events.publish(
-            "audit.appended",
-            Permission::ViewAudit,
-            serde_json::to_value(&record).unwrap_or_default(),
-        );
-        Ok(())
+        self.gateway.audit(entry).await
     }
 
     /// An audit entry for an action by `caller`.
@@ -153,6 +148,7 @@ pub fn api_router() -> (axum::Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(admins::remove_link))
         .routes(routes!(audit::list_audit))
         .routes(routes!(audit::verify_audit))
+        .routes(routes!(commands::run_command))
         .routes(routes!(fleet::list_servers))
         .routes(routes!(fleet::events))
         .split_for_parts()

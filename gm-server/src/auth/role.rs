@@ -35,6 +35,8 @@ pub enum Permission {
     ManageSelf,
     /// See connected game servers and live fleet events.
     ViewFleet,
+    /// Run GM commands through the API; each command still needs its own role.
+    RunCommands,
     /// Read the audit log.
     ViewAudit,
     /// Create, change and disable staff accounts; link player accounts to them; verify the
@@ -44,9 +46,10 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 4] = [
+    pub const ALL: [Permission; 5] = [
         Permission::ManageSelf,
         Permission::ViewFleet,
+        Permission::RunCommands,
         Permission::ViewAudit,
         Permission::ManageStaff,
     ];
@@ -54,7 +57,9 @@ impl Permission {
     /// The lowest role that has this permission.
     pub fn minimum_role(self) -> Role {
         match self {
-            Permission::ManageSelf | Permission::ViewFleet => Role::Viewer,
+            Permission::ManageSelf | Permission::ViewFleet | Permission::RunCommands => {
+                Role::Viewer
+            }
             Permission::ViewAudit => Role::SeniorGameMaster,
             Permission::ManageStaff => Role::Admin,
         }
@@ -65,6 +70,7 @@ impl Permission {
         match self {
             Permission::ManageSelf => "manage_self",
             Permission::ViewFleet => "view_fleet",
+            Permission::RunCommands => "run_commands",
             Permission::ViewAudit => "view_audit",
             Permission::ManageStaff => "manage_staff",
         }

@@ -277,6 +277,9 @@ impl Driver {
                     let _ = reply.send(Err(CommandError::Busy(e.to_string())));
                 }
             },
+            ToConnection::InGameReply { ticket, outcome } => {
+                self.session.reply_in_game(ticket, outcome);
+            }
         }
     }
 
@@ -305,6 +308,26 @@ impl Driver {
                         let _ = tx.send(Ok(outcome));
                     }
                 }
+                ServerEvent::PlayerSnapshot(players) => {
+                    if let Some(id) = &self.server_id {
+                        self.gateway.inner.presence.replace_server(id, &players);
+                    }
+                }
+                ServerEvent::PlayerJoined(p) => {
+                    if let Some(id) = &self.server_id {
+                        self.gateway.inner.presence.join(id, &p);
+                    }
+                }
+                ServerEvent::PlayerLeft(account_id) => {
+                    if let Some(id) = &self.server_id {
+                        self.gateway.inner.presence.leave(id, account_id);
+                    }
+                }
+                ServerEvent::InGameCommand {
+                    ticket,
+                    account_id,
+                    line,
+                } => self.in_game_command(ticket, account_id, line),
                 ServerEvent::CommandTimedOut(id) => {
                     if let Some(tx) = self.pending.remove(&id) {
                         let timeout =
@@ -314,6 +337,41 @@ impl Driver {
                 }
             }
         }
+    }
+
+    /// Runs a command a player typed, off this connection's loop: the role comes from the
+    /// player link in gm-server's store, whatever the game server says.
+    fn in_game_command(&self, ticket: u64, account_id: u64, line: String) {
+        let Some(server_id) = self.server_id.clone() else {
+            return;
+        };
+        let gateway = self.gateway.clone();
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let staff = match gateway
+                .inner
+                .store
+                .admin_for_player(account_id as i64)
+                .await
+            {
+                Ok(a) => a.filter(|a| !a.disabled),
+                Err(e) => {
+                    tracing::error!("player link lookup failed: {e}");
+                    None
+                }
+            };
+            let ctx = crate::commands::CommandContext {
+                actor: staff
+                    .as_ref()
+                    .map_or(format!("player:{account_id}"), |a| a.name.clone()),
+                role: staff.and_then(|a| a.role.parse().ok()),
+                via: crate::audit::Via::InGame,
+                source: server_id.clone(),
+                origin_server: Some(server_id),
+            };
+            let outcome = crate::commands::execute(&gateway, &ctx, &line).await;
+            let _ = tx.try_send(ToConnection::InGameReply { ticket, outcome });
+        });
     }
 
     async fn authenticate(&mut self, hello: Hello) {
@@ -480,6 +538,7 @@ impl Driver {
                 .directory
                 .remove_if(id, |_, e| e.info.session_id == self.session_id);
             if removed.is_some() {
+                self.gateway.inner.presence.remove_server(id);
                 tracing::info!(server_id = %id, "game server left the directory");
                 self.gateway.inner.events.publish(
                     "game_server.disconnected",

@@ -2,6 +2,9 @@
 //! connected servers and routes commands to them.
 
 mod connection;
+mod presence;
+
+pub use presence::{PlayerLocation, Presence};
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -122,6 +125,10 @@ pub(crate) enum ToConnection {
         issued_by: String,
         reply: oneshot::Sender<Result<CommandOutcome, CommandError>>,
     },
+    InGameReply {
+        ticket: u64,
+        outcome: CommandOutcome,
+    },
 }
 
 #[derive(Debug)]
@@ -135,6 +142,8 @@ pub(crate) struct Entry {
 pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) events: crate::events::EventBus,
+    pub(crate) presence: Presence,
+    pub(crate) registry: gm_proto::command::Registry,
     pub(crate) config: crate::config::QuicConfig,
     pub(crate) directory: DashMap<String, Entry>,
     pub(crate) stats: GatewayStats,
@@ -162,6 +171,8 @@ impl Gateway {
             inner: Arc::new(Inner {
                 store,
                 events,
+                presence: Presence::default(),
+                registry: crate::commands::server_registry(),
                 config,
                 directory: DashMap::new(),
                 stats: GatewayStats::default(),
@@ -281,6 +292,29 @@ impl Gateway {
         failures.push_back(failure);
     }
 
+    /// The fleet-wide player directory.
+    pub fn presence(&self) -> &Presence {
+        &self.inner.presence
+    }
+
+    /// Appends to the audit log and publishes the entry to live subscribers who may read it.
+    pub async fn audit(
+        &self,
+        entry: crate::audit::NewAuditEntry,
+    ) -> Result<(), crate::store::StoreError> {
+        let record = self
+            .inner
+            .store
+            .append_audit(&entry, crate::store::now_ms())
+            .await?;
+        self.inner.events.publish(
+            "audit.appended",
+            crate::auth::Permission::ViewAudit,
+            serde_json::to_value(&record).unwrap_or_default(),
+        );
+        Ok(())
+    }
+
     /// Audits a handshake refused for its key: a security event. Written in the background
     /// so the refusal is not delayed by the store.
     pub(crate) fn audit_rejection(&self, server_id: &str, remote: SocketAddr, reason: &str) {
@@ -293,19 +327,10 @@ impl Gateway {
         .source(remote.to_string())
         .target(format!("game_server:{server_id}"))
         .result(format!("denied: {reason}"));
-        let inner = self.inner.clone();
+        let gateway = self.clone();
         tokio::spawn(async move {
-            match inner
-                .store
-                .append_audit(&entry, crate::store::now_ms())
-                .await
-            {
-                Ok(record) => inner.events.publish(
-                    "audit.appended",
-                    crate::auth::Permission::ViewAudit,
-                    serde_json::to_value(&record).unwrap_or_default(),
-                ),
-                Err(e) => tracing::error!("could not audit a refused handshake: {e}"),
+            if let Err(e) = gateway.audit(entry).await {
+                tracing::error!("could not audit a refused handshake: {e}");
             }
         });
     }

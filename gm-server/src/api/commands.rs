@@ -1,0 +1,75 @@
+//! Running GM commands through the API: the same registry and authority as in game.
+
+use axum::Extension;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, ApiState, ErrorBody, Json};
+use crate::auth::Caller;
+use crate::commands::{CommandContext, execute};
+
+/// A command to run.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct CommandRun {
+    /// The line as a GM would type it, e.g. `/kick Bob spamming`. Players are found in the
+    /// fleet directory by name or `#account-id`, and the command goes to their game server.
+    #[schema(min_length = 1, max_length = 2000)]
+    pub line: String,
+}
+
+/// What the command did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CommandResult {
+    /// Whether it ran.
+    pub ok: bool,
+    /// On failure: `unknown_command`, `bad_arguments`, `failed`, `timeout` or `unavailable`.
+    pub code: Option<String>,
+    /// Text for the caller.
+    pub text: String,
+    /// Structured values (`players`, `server_id`, …).
+    pub fields: Vec<(String, String)>,
+}
+
+/// Run a GM command as the caller. Unknown commands and commands above the caller's role read
+/// alike. Every run is audited with its outcome.
+#[utoipa::path(post, path = "/api/v1/commands", tag = "commands", request_body = CommandRun,
+    responses((status = 200, body = CommandResult), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(super) async fn run_command(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Json(req): Json<CommandRun>,
+) -> Result<Json<CommandResult>, ApiError> {
+    let ctx = CommandContext {
+        actor: caller.name.clone(),
+        role: Some(caller.role),
+        via: caller.via,
+        source: caller.source.clone(),
+        origin_server: None,
+    };
+    let outcome = execute(&state.gateway, &ctx, &req.line).await;
+    Ok(Json(match outcome {
+        gm_proto::CommandOutcome::Ok { text, fields } => CommandResult {
+            ok: true,
+            code: None,
+            text,
+            fields,
+        },
+        gm_proto::CommandOutcome::Error { code, message } => CommandResult {
+            ok: false,
+            code: Some(
+                match code {
+                    gm_proto::CommandErrorCode::UnknownCommand => "unknown_command",
+                    gm_proto::CommandErrorCode::BadArguments => "bad_arguments",
+                    gm_proto::CommandErrorCode::Failed => "failed",
+                    gm_proto::CommandErrorCode::Timeout => "timeout",
+                    gm_proto::CommandErrorCode::Unavailable => "unavailable",
+                }
+                .to_string(),
+            ),
+            text: message,
+            fields: Vec::new(),
+        },
+    }))
+}

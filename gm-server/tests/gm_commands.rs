@@ -1,0 +1,209 @@
+//! GM commands end to end over real QUIC with two example game servers: typed in game, sent
+//! through the API, denied for players without a role, and audited every time.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use gm_examples::game::{ExampleGame, GameConfig};
+use gm_server::auth::Role;
+use gm_server::store::AuditFilter;
+use serde_json::{Value, json};
+
+fn game(t: &TestServer, key: &str, id: &str) -> (ExampleGame, gm_sdk::GmClient) {
+    let gm = t.client(key, id).spawn().unwrap();
+    let game = ExampleGame::new(
+        GameConfig {
+            tick_hz: 60.0,
+            target_players: 0,
+            seed: 1,
+        },
+        gm.clone(),
+    );
+    (game, gm)
+}
+
+/// Ticks both games until `cond` holds (or fails after 10 s).
+async fn tick_until(
+    games: &mut [&mut ExampleGame],
+    what: &str,
+    mut cond: impl FnMut(&mut [&mut ExampleGame]) -> bool,
+) {
+    let start = std::time::Instant::now();
+    loop {
+        for g in games.iter_mut() {
+            g.tick();
+        }
+        if cond(games) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(16)).await;
+    }
+}
+
+fn chat_has(g: &ExampleGame, needle: &str) -> bool {
+    g.chat().0.iter().any(|l| l.contains(needle))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kick_typed_in_game_through_the_api_and_denied_without_a_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = start_server_with(dir, |c| c.auth.require_totp_for.clear()).await;
+    let key = t.create_key("fleet").await;
+    let gina = t
+        .create_admin("gina", Role::GameMaster, "a long enough password")
+        .await;
+    t.server.store().link_player(gina, 5001, 1).await.unwrap();
+
+    let (mut a, gm_a) = game(&t, &key, "game-a");
+    let (mut b, gm_b) = game(&t, &key, "game-b");
+    wait_connected(&gm_a).await;
+    wait_connected(&gm_b).await;
+    a.add_player(5001, "Gina");
+    a.add_player(5002, "Pat");
+    a.add_player(5003, "Bob");
+    b.add_player(6001, "Carl");
+    let presence = t.server.gateway().presence();
+    tick_until(&mut [&mut a, &mut b], "presence reaches gm-server", |_| {
+        presence.count(None) == 4
+    })
+    .await;
+    assert_eq!(presence.locate(6001).unwrap().server_id, "game-b");
+
+    // A GM types /kick in game A: gm-server authorizes with gina's role and routes it.
+    a.type_in_chat(5001, "/kick Bob spam").unwrap();
+    tick_until(&mut [&mut a, &mut b], "the GM sees the reply", |g| {
+        chat_has(g[0], "[to #5001] kicked Bob")
+    })
+    .await;
+    assert!(chat_has(&a, "Bob was kicked by gina (spam)"));
+    assert!(a.players().iter().all(|p| p.name != "Bob"));
+    tick_until(&mut [&mut a, &mut b], "Bob leaves the directory", |_| {
+        presence.locate(5003).is_none()
+    })
+    .await;
+
+    // The same through the API, for a player on game B.
+    let token = t.create_token(gina, Role::GameMaster).await;
+    let http = t.http();
+    let api = tokio::spawn({
+        let req = http
+            .post(t.url("/api/v1/commands"))
+            .bearer_auth(&token)
+            .json(&json!({ "line": "/kick Carl afk" }));
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    });
+    tick_until(&mut [&mut a, &mut b], "Carl is kicked from game B", |g| {
+        g[1].players().is_empty()
+    })
+    .await;
+    let result = api.await.unwrap();
+    assert_eq!(result["ok"], true, "{result}");
+    assert_eq!(result["text"], "kicked Carl");
+
+    // A player without a role gets the unknown-command answer, and the attempt is audited.
+    a.type_in_chat(5002, "/kick Gina").unwrap();
+    tick_until(&mut [&mut a, &mut b], "Pat is answered", |g| {
+        chat_has(g[0], "[to #5002] unknown command /kick")
+    })
+    .await;
+    assert!(a.players().iter().any(|p| p.name == "Gina"));
+    // So is a command "from" an account the game made up.
+    a.type_in_chat(999_999, "/announce fleet free gold")
+        .unwrap();
+    tick_until(&mut [&mut a, &mut b], "forged command refused", |g| {
+        chat_has(g[0], "[to #999999] unknown command /announce")
+    })
+    .await;
+    assert!(!chat_has(&b, "free gold"));
+
+    let audit = t
+        .server
+        .store()
+        .list_audit(
+            &AuditFilter {
+                action: Some("command".into()),
+                ..Default::default()
+            },
+            None,
+            50,
+        )
+        .await
+        .unwrap();
+    let rows: Vec<(String, String, String)> = audit
+        .iter()
+        .rev()
+        .map(|r| (r.actor.clone(), r.via.clone(), r.result.clone()))
+        .collect();
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert_eq!(
+        (rows[0].0.as_str(), rows[0].1.as_str(), rows[0].2.as_str()),
+        ("gina", "in_game", "ok")
+    );
+    assert_eq!(
+        (rows[1].0.as_str(), rows[1].1.as_str(), rows[1].2.as_str()),
+        ("gina", "api", "ok")
+    );
+    assert_eq!(rows[2].0, "player:5002");
+    assert!(
+        rows[2].2.starts_with("denied: unknown command /kick"),
+        "{}",
+        rows[2].2
+    );
+    assert_eq!(rows[3].0, "player:999999");
+    assert!(rows[3].2.starts_with("denied"), "{}", rows[3].2);
+    assert!(audit.iter().all(|r| r.params.contains("\"line\"")));
+
+    // /who and /whois through the API.
+    let who: Value = http
+        .post(t.url("/api/v1/commands"))
+        .bearer_auth(&token)
+        .json(&json!({ "line": "/who" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(who["text"], "2 players online on 2 game servers", "{who}");
+    let whois: Value = http
+        .post(t.url("/api/v1/commands"))
+        .bearer_auth(&token)
+        .json(&json!({ "line": "/whois gina" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(whois["text"], "Gina (#5001) is online on game-a", "{whois}");
+    gm_a.shutdown();
+    gm_b.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn commands_typed_while_gm_server_is_unreachable_get_a_clear_answer() {
+    let t = start_server().await;
+    let key = t.create_key("fleet").await;
+    let (mut a, gm) = game(&t, &key, "game-a");
+    wait_connected(&gm).await;
+    a.add_player(1, "Ann");
+    let dir = t.dir;
+    t.server.shutdown().await;
+    let _keep = dir;
+    wait_for("disconnected", Duration::from_secs(5), || {
+        !gm.is_connected()
+    })
+    .await;
+    a.type_in_chat(1, "/who").unwrap();
+    tick_until(&mut [&mut a], "answered locally", |g| {
+        chat_has(g[0], "[to #1] GM commands are unavailable right now")
+    })
+    .await;
+    gm.shutdown();
+}
