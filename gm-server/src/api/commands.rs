@@ -27,7 +27,16 @@ pub struct CommandResult {
     /// Text for the caller.
     pub text: String,
     /// Structured values (`players`, `server_id`, …).
-    pub fields: Vec<(String, String)>,
+    pub fields: Vec<Field>,
+}
+
+/// One structured value of a command result.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Field {
+    /// Name, e.g. `players`.
+    pub key: String,
+    /// Value, as text.
+    pub value: String,
 }
 
 /// Run a GM command as the caller. Unknown commands and commands above the caller's role read
@@ -54,7 +63,10 @@ pub(super) async fn run_command(
             ok: true,
             code: None,
             text,
-            fields,
+            fields: fields
+                .into_iter()
+                .map(|(key, value)| Field { key, value })
+                .collect(),
         },
         gm_proto::CommandOutcome::Error { code, message } => CommandResult {
             ok: false,
