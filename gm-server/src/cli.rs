@@ -249,3 +249,48 @@ pub(crate) async fn audit(command: AuditCommand, store: &Store) -> anyhow::Resul
     }
     Ok(())
 }
+
+/// `gm-server cmd`: POSTs the line to `/api/v1/commands` and prints the answer; exits 1 when
+/// the command did not run.
+pub(crate) async fn run_command(
+    url: &str,
+    token: &str,
+    ca: &std::path::Path,
+    line: &str,
+) -> anyhow::Result<()> {
+    let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem)?)
+        .build()?;
+    let resp = client
+        .post(format!("{}/api/v1/commands", url.trim_end_matches('/')))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "line": line }))
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.context("the answer is not JSON")?;
+    if !status.is_success() {
+        bail!(
+            "{status}: {}",
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or("request refused")
+        );
+    }
+    println!("{}", body["text"].as_str().unwrap_or_default());
+    if let Some(fields) = body["fields"].as_array() {
+        for f in fields {
+            println!(
+                "  {} = {}",
+                f["key"].as_str().unwrap_or(""),
+                f["value"].as_str().unwrap_or("")
+            );
+        }
+    }
+    if body["ok"] != true {
+        std::process::exit(1);
+    }
+    Ok(())
+}

@@ -70,6 +70,20 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Run a GM command through the admin API, as the owner of an API token.
+    Cmd {
+        /// The command line, e.g. "/kick Bob spamming".
+        line: String,
+        /// API token (create one with `gm-server tokens create`).
+        #[arg(long, env = "GM_SERVER_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Admin API base URL.
+        #[arg(long, default_value = "https://localhost:7401")]
+        url: String,
+        /// CA (or self-signed certificate) to trust; default: the data directory's certificate.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+    },
     /// Print the SHA-256 fingerprint of the TLS certificate (created if missing).
     Fingerprint,
     /// Configuration helpers.
@@ -167,6 +181,15 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
             let r = cli::audit(command, &store).await;
             store.close().await;
             r
+        }
+        Command::Cmd {
+            line,
+            token,
+            url,
+            ca_file,
+        } => {
+            let ca = ca_file.unwrap_or_else(|| config.data_dir.join("tls/cert.pem"));
+            cli::run_command(&url, &token, &ca, &line).await
         }
         Command::Fingerprint => {
             std::fs::create_dir_all(&config.data_dir)?;

@@ -182,6 +182,38 @@ async fn kick_typed_in_game_through_the_api_and_denied_without_a_role() {
         .await
         .unwrap();
     assert_eq!(whois["text"], "Gina (#5001) is online on game-a", "{whois}");
+    // And through the CLI, with the same token.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gm-server"))
+        .arg("--data-dir")
+        .arg(t.dir.path())
+        .args(["cmd", "--token", &token, "--url", &t.url(""), "/who game-a"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("2 online on game-a: Gina, Pat"),
+        "{stdout}"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gm-server"))
+        .arg("--data-dir")
+        .arg(t.dir.path())
+        .args([
+            "cmd",
+            "--token",
+            &token,
+            "--url",
+            &t.url(""),
+            "/whois Nobody",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no player named Nobody is online"));
     gm_a.shutdown();
     gm_b.shutdown();
 }
