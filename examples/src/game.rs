@@ -10,7 +10,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bevy_ecs::prelude::*;
-use gm_sdk::{CommandErrorCode, CommandOutcome, GameStatus, GmClient};
+use gm_sdk::{
+    Arg, ArgValue, CommandErrorCode, CommandOutcome, CommandSpec, GameStatus, GmClient, PlayerRef,
+    Role,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -339,6 +342,55 @@ fn gm_commands(
                 log.push(format!("[{}] {text}", cmd.issued_by));
                 CommandOutcome::ok("announced")
             }
+            "tp" => match (&cmd.parsed, target(&cmd)) {
+                (Some(parsed), Some(who)) => {
+                    let (Some(ArgValue::Float(x)), Some(ArgValue::Float(y))) =
+                        (parsed.get("x"), parsed.get("y"))
+                    else {
+                        continue;
+                    };
+                    match players.iter().find(|(_, p)| matches_player(p, &who)) {
+                        Some((entity, p)) => {
+                            commands.entity(entity).insert(Position {
+                                x: *x as f32,
+                                y: *y as f32,
+                            });
+                            CommandOutcome::ok(format!("teleported {} to {x}, {y}", p.name))
+                        }
+                        None => CommandOutcome::error(
+                            CommandErrorCode::Failed,
+                            format!("no player {who} is online"),
+                        ),
+                    }
+                }
+                _ => CommandOutcome::error(
+                    CommandErrorCode::BadArguments,
+                    "usage: /tp <player> <x> <y>",
+                ),
+            },
+            "heal" => match target(&cmd) {
+                Some(who) => match players.iter().find(|(_, p)| matches_player(p, &who)) {
+                    Some((_, p)) => {
+                        let amount = match cmd.parsed.as_ref().and_then(|c| c.get("amount")) {
+                            Some(ArgValue::Int(n)) => *n,
+                            _ => 100,
+                        };
+                        log.push(format!(
+                            "{} was healed for {amount} by {}",
+                            p.name, cmd.issued_by
+                        ));
+                        CommandOutcome::ok(format!("healed {} for {amount}", p.name))
+                    }
+                    None => CommandOutcome::error(
+                        CommandErrorCode::Failed,
+                        format!("no player {who} is online"),
+                    ),
+                },
+                None => CommandOutcome::error(
+                    CommandErrorCode::BadArguments,
+                    "usage: /heal <player> [amount]",
+                ),
+            },
             "players" => {
                 let mut names: Vec<_> = players.iter().map(|(_, p)| p.name.clone()).collect();
                 names.sort();
@@ -362,6 +414,30 @@ fn gm_commands(
         };
         log.push(format!("[to #{}] {text}", reply.account_id));
     }
+}
+
+/// The player a game command names, as `#id` or a name.
+fn target(cmd: &gm_sdk::IncomingCommand) -> Option<String> {
+    match cmd.parsed.as_ref()?.get("player")? {
+        ArgValue::Player(PlayerRef::Id(id)) => Some(format!("#{id}")),
+        ArgValue::Player(PlayerRef::Name(n)) => Some(n.clone()),
+        _ => None,
+    }
+}
+
+/// The game's own GM commands, registered with the SDK beside gm-server's built-ins.
+pub fn game_commands() -> Vec<CommandSpec> {
+    vec![
+        CommandSpec::new("tp", "Teleport a player")
+            .arg(Arg::player("player"))
+            .arg(Arg::float("x", 0.0, 1000.0))
+            .arg(Arg::float("y", 0.0, 1000.0))
+            .role(Role::GameMaster),
+        CommandSpec::new("heal", "Heal a player")
+            .arg(Arg::player("player"))
+            .arg(Arg::int("amount", 1, 1000).optional())
+            .role(Role::SupportAgent),
+    ]
 }
 
 /// A player argument from gm-server: `#account-id` or a name.

@@ -79,6 +79,29 @@ pub enum Message {
         /// What to show.
         outcome: CommandOutcome,
     },
+    /// Client → server: the game's own commands (beside gm-server's built-ins), sent after
+    /// every welcome, so gm-server can authorize and route them from the API.
+    GameCommands {
+        /// The specs.
+        specs: Vec<crate::command::CommandSpec>,
+    },
+    /// Server → client: every in-game account linked to a staff identity, with its role. The
+    /// game runs its own commands locally for these accounts without a round trip. Replaces the
+    /// previous roster; sent after every welcome and whenever links or roles change.
+    Roster {
+        /// Account id and role.
+        entries: Vec<(u64, crate::command::Role)>,
+    },
+    /// Client → server: a game command ran locally for a rostered account; gm-server audits
+    /// it (and checks the account really has the role).
+    LocalCommandRan {
+        /// Who typed it.
+        account_id: u64,
+        /// The line.
+        line: String,
+        /// What it did.
+        outcome: CommandOutcome,
+    },
 }
 
 /// A player as the fleet directory knows them.
@@ -107,6 +130,9 @@ impl Message {
             Message::PlayerLeft { .. } => "player-left",
             Message::InGameCommand { .. } => "in-game-command",
             Message::InGameReply { .. } => "in-game-reply",
+            Message::GameCommands { .. } => "game-commands",
+            Message::Roster { .. } => "roster",
+            Message::LocalCommandRan { .. } => "local-command-ran",
         }
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::backoff::Backoff;
 use crate::client::GmClient;
-use crate::command::{CommandHandler, CommandOutcome, IncomingCommand};
+use crate::command::{CommandHandler, CommandOutcome, CommandSpec, IncomingCommand};
 use crate::driver;
 use crate::tls::{ServerTrust, parse_fingerprint};
 
@@ -33,6 +33,9 @@ pub enum BuildError {
     /// rustls refused the configuration.
     #[error("TLS configuration: {0}")]
     Tls(String),
+    /// A game command could not be registered.
+    #[error("invalid game command: {0}")]
+    Command(#[from] gm_proto::command::RegistryError),
     /// The driver thread or runtime could not start.
     #[error("cannot start the SDK driver: {0}")]
     Runtime(String),
@@ -64,6 +67,8 @@ pub struct GmClientBuilder {
     pub(crate) idle_timeout: Duration,
     pub(crate) command_queue: usize,
     pub(crate) handler: Option<Arc<CommandHandler>>,
+    pub(crate) registry: gm_proto::command::Registry,
+    pub(crate) registry_error: Option<gm_proto::command::RegistryError>,
 }
 
 impl std::fmt::Debug for GmClientBuilder {
@@ -94,6 +99,8 @@ impl GmClientBuilder {
             idle_timeout: Duration::from_secs(15),
             command_queue: 256,
             handler: None,
+            registry: gm_proto::command::Registry::new(),
+            registry_error: None,
         }
     }
 
@@ -182,6 +189,34 @@ impl GmClientBuilder {
         self
     }
 
+    /// Registers a game command (beside gm-server's built-ins). gm-server learns it at each
+    /// connection, so staff can run it from the API or another game server; GMs typing it
+    /// in this game run it locally, authorized by the roster gm-server pushes.
+    ///
+    /// ```
+    /// use gm_sdk::{Arg, CommandSpec, GmClient, Role};
+    /// let builder = GmClient::builder("gm.example.net:7400").command(
+    ///     CommandSpec::new("tp", "Teleport a player")
+    ///         .arg(Arg::player("player"))
+    ///         .arg(Arg::float("x", -1e4, 1e4))
+    ///         .arg(Arg::float("y", -1e4, 1e4))
+    ///         .role(Role::GameMaster),
+    /// );
+    /// ```
+    pub fn command(mut self, spec: CommandSpec) -> Self {
+        if let Err(e) = self.registry.register(spec)
+            && self.registry_error.is_none()
+        {
+            self.registry_error = Some(e);
+        }
+        self
+    }
+
+    /// Registers several game commands (see [`command`](Self::command)).
+    pub fn commands(self, specs: impl IntoIterator<Item = CommandSpec>) -> Self {
+        specs.into_iter().fold(self, Self::command)
+    }
+
     /// Answers commands on the driver the moment they arrive (see [`CommandHandler`]).
     pub fn on_command(
         mut self,
@@ -199,6 +234,9 @@ impl GmClientBuilder {
     }
 
     fn validate(&self) -> Result<(), BuildError> {
+        if let Some(e) = &self.registry_error {
+            return Err(BuildError::Command(e.clone()));
+        }
         match &self.trust {
             None => return Err(BuildError::NoTrust),
             Some(ServerTrust::Fingerprint(fp)) => {

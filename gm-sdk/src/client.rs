@@ -7,7 +7,7 @@ use parking_lot::Mutex;
 use tokio::sync::{Notify, mpsc};
 
 use crate::builder::GmClientBuilder;
-use crate::command::{CommandOutcome, IncomingCommand};
+use crate::command::{CommandOutcome, IncomingCommand, Origin};
 use crate::status::{ConnectionStatus, GameStatus};
 
 /// State shared by every handle and the driver.
@@ -21,6 +21,8 @@ pub(crate) struct Shared {
     pub(crate) replies_dropped: AtomicU64,
     pub(crate) reconnects: AtomicU64,
     pub(crate) next_ticket: AtomicU64,
+    /// Staff accounts and roles, pushed by gm-server.
+    pub(crate) roster: parking_lot::RwLock<std::collections::HashMap<u64, gm_proto::command::Role>>,
     pub(crate) last_disconnect: Mutex<Option<String>>,
     pub(crate) stop: AtomicBool,
     pub(crate) stop_notify: Notify,
@@ -40,6 +42,7 @@ impl Shared {
             replies_dropped: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             next_ticket: AtomicU64::new(1),
+            roster: Default::default(),
             last_disconnect: Mutex::new(None),
             stop: AtomicBool::new(false),
             stop_notify: Notify::new(),
@@ -79,6 +82,12 @@ pub(crate) enum ToDriver {
         account_id: u64,
         line: String,
     },
+    /// A game command typed here ran (or was refused) locally: gm-server audits it.
+    LocalRan {
+        account_id: u64,
+        line: String,
+        outcome: CommandOutcome,
+    },
 }
 
 /// gm-server's answer to a command a player typed in game.
@@ -103,6 +112,11 @@ pub struct GmClient {
     pub(crate) commands: crossbeam_channel::Receiver<IncomingCommand>,
     pub(crate) replies: mpsc::Sender<ToDriver>,
     pub(crate) command_replies: crossbeam_channel::Receiver<CommandReply>,
+    /// Replies to commands run locally go straight back into the reply queue.
+    pub(crate) local_replies: crossbeam_channel::Sender<CommandReply>,
+    /// Feeds locally authorized commands to the game's command queue.
+    pub(crate) local_commands: crossbeam_channel::Sender<IncomingCommand>,
+    pub(crate) registry: std::sync::Arc<gm_proto::command::Registry>,
 }
 
 impl GmClient {
@@ -147,18 +161,31 @@ impl GmClient {
     /// reply queue is full or the session that sent the command has ended, the reply is dropped,
     /// counted, and gm-server reports a timeout to whoever asked. Returns whether it was queued.
     pub fn reply(&self, command: &IncomingCommand, outcome: CommandOutcome) -> bool {
-        let queued = self
-            .replies
-            .try_send(ToDriver::Reply {
-                session: command.session,
-                id: command.id,
+        match &command.origin {
+            Origin::Server { id, session } => self.to_driver(ToDriver::Reply {
+                session: *session,
+                id: *id,
                 outcome,
-            })
-            .is_ok();
-        if !queued {
-            self.shared.replies_dropped.fetch_add(1, Ordering::Relaxed);
+            }),
+            Origin::Local {
+                ticket,
+                account_id,
+                line,
+            } => {
+                self.to_driver(ToDriver::LocalRan {
+                    account_id: *account_id,
+                    line: line.clone(),
+                    outcome: outcome.clone(),
+                });
+                self.local_replies
+                    .try_send(CommandReply {
+                        ticket: *ticket,
+                        account_id: *account_id,
+                        outcome,
+                    })
+                    .is_ok()
+            }
         }
-        queued
     }
 
     /// Tells gm-server a player joined (for the fleet directory, `/whois`, `/kick` by name).
@@ -186,12 +213,71 @@ impl GmClient {
     /// the queue is full (tell the player to try again).
     pub fn submit_command(&self, account_id: u64, line: &str) -> Option<u64> {
         let ticket = self.shared.next_ticket.fetch_add(1, Ordering::Relaxed);
+        let line: String = line.chars().take(gm_proto::command::MAX_LINE_LEN).collect();
+        if self.is_game_command(&line) {
+            return self.run_locally(ticket, account_id, line).then_some(ticket);
+        }
         let msg = ToDriver::Command {
             ticket,
             account_id,
-            line: line.chars().take(gm_proto::command::MAX_LINE_LEN).collect(),
+            line,
         };
         self.to_driver(msg).then_some(ticket)
+    }
+
+    fn is_game_command(&self, line: &str) -> bool {
+        let body = line.trim_start();
+        let body = body.strip_prefix('/').unwrap_or(body);
+        let name = body.split_whitespace().next().unwrap_or("");
+        self.registry
+            .lookup(name, Some(gm_proto::command::Role::Admin))
+            .is_some()
+    }
+
+    /// A game command typed here: authorized against gm-server's roster, run by the game
+    /// without a round trip, audited by gm-server afterwards.
+    fn run_locally(&self, ticket: u64, account_id: u64, line: String) -> bool {
+        let role = self.shared.roster.read().get(&account_id).copied();
+        match self.registry.parse(&line, role) {
+            Ok(parsed) => {
+                let args = gm_proto::command::tokenize(line.trim_start().trim_start_matches('/'))
+                    .map(|t| t.into_iter().skip(1).map(|t| t.text).collect())
+                    .unwrap_or_default();
+                let cmd = IncomingCommand {
+                    command: parsed.name.clone(),
+                    args,
+                    parsed: Some(parsed),
+                    issued_by: format!("#{account_id}"),
+                    origin: Origin::Local {
+                        ticket,
+                        account_id,
+                        line,
+                    },
+                };
+                self.local_commands.try_send(cmd).is_ok()
+            }
+            Err(e) => {
+                let code = match e {
+                    gm_proto::command::ParseError::Unknown { .. } => {
+                        gm_proto::CommandErrorCode::UnknownCommand
+                    }
+                    _ => gm_proto::CommandErrorCode::BadArguments,
+                };
+                let outcome = CommandOutcome::error(code, e.to_string());
+                self.to_driver(ToDriver::LocalRan {
+                    account_id,
+                    line,
+                    outcome: outcome.clone(),
+                });
+                self.local_replies
+                    .try_send(CommandReply {
+                        ticket,
+                        account_id,
+                        outcome,
+                    })
+                    .is_ok()
+            }
+        }
     }
 
     /// The next answer to a command submitted with [`submit_command`](Self::submit_command).

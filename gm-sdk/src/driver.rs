@@ -47,6 +47,7 @@ pub(crate) fn start(
 
     let shared = Arc::new(Shared::new());
     let (cmd_tx, cmd_rx) = crossbeam_channel::bounded(b.command_queue);
+    let registry = Arc::new(b.registry.clone());
     let (reply_tx, reply_rx) = mpsc::channel(b.command_queue.max(1024));
     let (command_reply_tx, command_reply_rx) = crossbeam_channel::bounded(b.command_queue);
     let client = GmClient {
@@ -54,6 +55,9 @@ pub(crate) fn start(
         commands: cmd_rx,
         replies: reply_tx,
         command_replies: command_reply_rx,
+        local_replies: command_reply_tx.clone(),
+        local_commands: cmd_tx.clone(),
+        registry: registry.clone(),
     };
     let host = b.addr.rsplit_once(':').map_or(b.addr.as_str(), |(h, _)| h);
     let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -93,6 +97,8 @@ pub(crate) fn start(
         command_replies: command_reply_tx,
         online: Default::default(),
         tickets: Default::default(),
+        unaudited: Default::default(),
+        registry,
         handler: b.handler,
         codec: FrameCodec::default(),
         ever_connected: false,
@@ -117,6 +123,9 @@ struct DriverState {
     online: std::collections::BTreeMap<u64, String>,
     /// Tickets of in-game commands waiting for gm-server, with who typed them.
     tickets: std::collections::HashMap<u64, u64>,
+    /// Local command runs not yet reported to gm-server (bounded; oldest dropped and counted).
+    unaudited: std::collections::VecDeque<gm_proto::Message>,
+    registry: Arc<gm_proto::command::Registry>,
     handler: Option<Arc<CommandHandler>>,
     codec: FrameCodec,
     ever_connected: bool,
@@ -289,6 +298,14 @@ impl DriverState {
                             })
                             .collect();
                         session.send(gm_proto::Message::PlayerSnapshot { players });
+                        if !self.registry.commands().is_empty() {
+                            session.send(gm_proto::Message::GameCommands {
+                                specs: self.registry.commands().to_vec(),
+                            });
+                        }
+                        while let Some(msg) = self.unaudited.pop_front() {
+                            session.send(msg);
+                        }
                     }
                     ClientEvent::Rejected(reject) => {
                         conn.close(VarInt::from_u32(close::NORMAL), b"rejected");
@@ -314,6 +331,9 @@ impl DriverState {
                     ClientEvent::Command(req) => {
                         let id = session_id.unwrap_or_default();
                         self.on_command(&mut session, req, id);
+                    }
+                    ClientEvent::Roster(entries) => {
+                        *self.shared.roster.write() = entries.into_iter().collect();
                     }
                     ClientEvent::InGameReply { ticket, outcome } => {
                         if let Some(account_id) = self.tickets.remove(&ticket) {
@@ -451,6 +471,17 @@ impl DriverState {
                     self.unreachable(ticket, account_id);
                 }
             }
+            ToDriver::LocalRan {
+                account_id,
+                line,
+                outcome,
+            } => {
+                session.send(gm_proto::Message::LocalCommandRan {
+                    account_id,
+                    line,
+                    outcome,
+                });
+            }
         }
     }
 
@@ -469,6 +500,22 @@ impl DriverState {
             ToDriver::Command {
                 ticket, account_id, ..
             } => self.unreachable(ticket, account_id),
+            ToDriver::LocalRan {
+                account_id,
+                line,
+                outcome,
+            } => {
+                if self.unaudited.len() >= 1024 {
+                    self.unaudited.pop_front();
+                    self.shared.replies_dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                self.unaudited
+                    .push_back(gm_proto::Message::LocalCommandRan {
+                        account_id,
+                        line,
+                        outcome,
+                    });
+            }
         }
     }
 
@@ -490,12 +537,39 @@ impl DriverState {
             session.reply(id, self.builtin_status());
             return;
         }
+        // Game commands arrive already authorized by gm-server; parse them for typed args.
+        let parsed = if self
+            .registry
+            .lookup(&req.command, Some(gm_proto::command::Role::Admin))
+            .is_some()
+        {
+            let words: Vec<&str> = req.args.iter().map(String::as_str).collect();
+            match self.registry.parse_words(
+                &req.command,
+                &words,
+                Some(gm_proto::command::Role::Admin),
+            ) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    session.reply(
+                        id,
+                        CommandOutcome::error(CommandErrorCode::BadArguments, e.to_string()),
+                    );
+                    return;
+                }
+            }
+        } else {
+            None
+        };
         let cmd = IncomingCommand {
             command: req.command,
             args: req.args,
+            parsed,
             issued_by: req.issued_by,
-            id,
-            session: generation,
+            origin: crate::command::Origin::Server {
+                id,
+                session: generation,
+            },
         };
         if let Some(handler) = &self.handler
             && let Some(outcome) = handler(&cmd)

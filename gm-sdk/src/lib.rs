@@ -45,6 +45,9 @@ mod tls;
 pub use backoff::Backoff;
 pub use builder::{BuildError, Driver, GmClientBuilder};
 pub use client::{ClientStats, CommandReply, GmClient};
-pub use command::{CommandErrorCode, CommandHandler, CommandOutcome, IncomingCommand};
+pub use command::{
+    Arg, ArgValue, CommandErrorCode, CommandHandler, CommandOutcome, CommandSpec, IncomingCommand,
+    ParsedCommand, PlayerRef, Role,
+};
 pub use status::{ConnectionStatus, GameStatus, RefusalKind};
 pub use tls::{ServerTrust, quinn_client_config};

@@ -66,6 +66,9 @@ pub async fn execute(gateway: &Gateway, ctx: &CommandContext, line: &str) -> Com
         .take(gm_proto::command::MAX_LINE_LEN)
         .collect::<String>();
     let outcome = match registry.parse(&line, ctx.role) {
+        Err(gm_proto::command::ParseError::Unknown { .. }) if is_game_command(gateway, &line) => {
+            run_game_command(gateway, ctx, &line).await
+        }
         Err(e) => {
             let code = match e {
                 gm_proto::command::ParseError::Unknown { .. } => CommandErrorCode::UnknownCommand,
@@ -253,4 +256,81 @@ fn find_player(
         }
         _ => Err(err(CommandErrorCode::BadArguments, "name a player")),
     }
+}
+
+fn command_name(line: &str) -> String {
+    let body = line.trim_start();
+    body.strip_prefix('/')
+        .unwrap_or(body)
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_lowercase()
+}
+
+fn is_game_command(gateway: &Gateway, line: &str) -> bool {
+    let name = command_name(line);
+    gateway
+        .inner
+        .game_commands
+        .iter()
+        .any(|r| r.lookup(&name, Some(Role::Admin)).is_some())
+}
+
+/// A command one of the game servers registered: authorized here with that game's spec, then
+/// sent to the game server of the player it names (or, with no player argument, to the game
+/// server it came from).
+async fn run_game_command(gateway: &Gateway, ctx: &CommandContext, line: &str) -> CommandOutcome {
+    let registries: Vec<(String, std::sync::Arc<Registry>)> = gateway
+        .inner
+        .game_commands
+        .iter()
+        .map(|e| (e.key().clone(), e.value().clone()))
+        .collect();
+    // Parse with any game that has it: the typed arguments tell where to send it.
+    let mut last_err = None;
+    for (server, registry) in &registries {
+        match registry.parse(line, ctx.role) {
+            Ok(cmd) => {
+                let target = match cmd.args.iter().find_map(|(_, v)| match v {
+                    ArgValue::Player(p) => Some(p.clone()),
+                    _ => None,
+                }) {
+                    Some(p) => match find_player(gateway, Some(&ArgValue::Player(p))) {
+                        Ok(l) => l.server_id,
+                        Err(o) => return o,
+                    },
+                    None => ctx.origin_server.clone().unwrap_or_else(|| server.clone()),
+                };
+                if !registries
+                    .iter()
+                    .any(|(s, r)| *s == target && r.lookup(&cmd.name, ctx.role).is_some())
+                {
+                    return err(
+                        CommandErrorCode::Failed,
+                        format!("game server {target} has no /{} command", cmd.name),
+                    );
+                }
+                let words: Vec<String> =
+                    gm_proto::command::tokenize(line.trim_start().trim_start_matches('/'))
+                        .map(|t| t.into_iter().skip(1).map(|t| t.text).collect())
+                        .unwrap_or_default();
+                return match gateway
+                    .send_command(&target, &cmd.name, words, &ctx.actor)
+                    .await
+                {
+                    Ok(o) => o,
+                    Err(e) => err(CommandErrorCode::Unavailable, e.to_string()),
+                };
+            }
+            Err(e) => last_err = Some(e),
+        }
+    }
+    let e = last_err.map_or_else(|| "unknown command".to_string(), |e| e.to_string());
+    let code = if e.starts_with("unknown command") {
+        CommandErrorCode::UnknownCommand
+    } else {
+        CommandErrorCode::BadArguments
+    };
+    err(code, e)
 }

@@ -12,7 +12,11 @@ use gm_server::store::AuditFilter;
 use serde_json::{Value, json};
 
 fn game(t: &TestServer, key: &str, id: &str) -> (ExampleGame, gm_sdk::GmClient) {
-    let gm = t.client(key, id).spawn().unwrap();
+    let gm = t
+        .client(key, id)
+        .commands(gm_examples::game::game_commands())
+        .spawn()
+        .unwrap();
     let game = ExampleGame::new(
         GameConfig {
             tick_hz: 60.0,
@@ -238,4 +242,95 @@ async fn commands_typed_while_gm_server_is_unreachable_get_a_clear_answer() {
     })
     .await;
     gm.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn game_commands_run_locally_for_rostered_gms_and_route_from_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = start_server_with(dir, |c| c.auth.require_totp_for.clear()).await;
+    let key = t.create_key("fleet").await;
+    let gina = t
+        .create_admin("gina", Role::GameMaster, "a long enough password")
+        .await;
+    t.server.store().link_player(gina, 5001, 1).await.unwrap();
+    let (mut a, gm_a) = game(&t, &key, "game-a");
+    let (mut b, gm_b) = game(&t, &key, "game-b");
+    wait_connected(&gm_a).await;
+    wait_connected(&gm_b).await;
+    a.add_player(5001, "Gina");
+    a.add_player(5002, "Pat");
+    b.add_player(6001, "Carl");
+    let presence = t.server.gateway().presence();
+    tick_until(&mut [&mut a, &mut b], "presence", |_| {
+        presence.count(None) == 3
+    })
+    .await;
+
+    // Gina's role reached game A in the roster: /tp runs locally, then gm-server audits it.
+    a.type_in_chat(5001, "/tp Pat 10 20").unwrap();
+    tick_until(&mut [&mut a, &mut b], "local reply", |g| {
+        chat_has(g[0], "[to #5001] teleported Pat to 10, 20")
+    })
+    .await;
+    // Pat has no role: the game answers as for an unknown command, and that is audited too.
+    a.type_in_chat(5002, "/heal Pat").unwrap();
+    tick_until(&mut [&mut a, &mut b], "denied locally", |g| {
+        chat_has(g[0], "[to #5002] unknown command /heal")
+    })
+    .await;
+    let store = t.server.store().clone();
+    let filter = AuditFilter {
+        action: Some("command".into()),
+        ..Default::default()
+    };
+    let mut audit = Vec::new();
+    for _ in 0..200 {
+        audit = store.list_audit(&filter, None, 10).await.unwrap();
+        if audit.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(audit.len(), 2, "{audit:?}");
+    // Both are audited in the background, in either order.
+    let by = |actor: &str| audit.iter().find(|r| r.actor == actor).unwrap();
+    assert_eq!(by("gina").result, "ok");
+    assert!(by("gina").params.contains("ran_locally"));
+    let pat = by("player:5002");
+    assert!(pat.result.starts_with("denied"), "{}", pat.result);
+
+    // The API can run a game's command: gm-server checks the game's spec, finds Carl on B.
+    let token = t.create_token(gina, Role::GameMaster).await;
+    let http = t.http();
+    let api = tokio::spawn({
+        let req = http
+            .post(t.url("/api/v1/commands"))
+            .bearer_auth(&token)
+            .json(&json!({ "line": "/heal Carl 50" }));
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    });
+    tick_until(&mut [&mut a, &mut b], "Carl healed on B", |g| {
+        chat_has(g[1], "Carl was healed for 50 by gina")
+    })
+    .await;
+    let result = api.await.unwrap();
+    assert_eq!(result["text"], "healed Carl for 50", "{result}");
+    // A viewer token may not: the game's spec needs support_agent.
+    let viewer = t
+        .create_admin("vera", Role::Viewer, "a long enough password")
+        .await;
+    let vt = t.create_token(viewer, Role::Viewer).await;
+    let denied: Value = http
+        .post(t.url("/api/v1/commands"))
+        .bearer_auth(&vt)
+        .json(&json!({ "line": "/heal Carl 50" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(denied["code"], "unknown_command", "{denied}");
+    gm_a.shutdown();
+    gm_b.shutdown();
 }

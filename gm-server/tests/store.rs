@@ -221,7 +221,7 @@ async fn postgres_backed_server_serves_game_servers() {
         .await
         .unwrap();
     assert_eq!(reply.field("server_id"), Some("pg-1"));
-    let seen = t.server.store().list_game_servers().await.unwrap();
+    let seen = common::recorded_game_servers(t.server.store(), 1).await;
     assert_eq!(seen[0].key_name, "pg-fleet");
     client.shutdown();
     t.server.shutdown().await;

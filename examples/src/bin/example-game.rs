@@ -51,6 +51,7 @@ fn main() -> anyhow::Result<()> {
         .server_id(&args.server_id)
         .region(&args.region)
         .game_build(concat!("example-", env!("CARGO_PKG_VERSION")))
+        .commands(gm_examples::game::game_commands())
         .spawn()?;
     let mut game = ExampleGame::new(
         GameConfig {

@@ -67,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
         .server_display_name("Quickstart game")
         .region("local")
         .game_build("example")
+        .commands(gm_examples::game::game_commands())
         .spawn()?;
     let stop = Arc::new(AtomicBool::new(false));
     let game_stop = stop.clone();

@@ -102,21 +102,28 @@ impl Registry {
         let Some((head, rest)) = tokens.split_first() else {
             return Err(ParseError::Empty);
         };
-        let Some(spec) = self.lookup(&head.text, caller) else {
+        let rest: Vec<&str> = rest.iter().map(|t| t.text.as_str()).collect();
+        self.parse_words(&head.text, &rest, caller)
+    }
+
+    /// Parses a command already split into words (as carried by a `CommandRequest`).
+    pub fn parse_words(
+        &self,
+        name: &str,
+        rest: &[&str],
+        caller: Option<Role>,
+    ) -> Result<ParsedCommand, ParseError> {
+        let Some(spec) = self.lookup(name, caller) else {
             return Err(ParseError::Unknown {
-                name: head.text.clone(),
-                suggestion: self.suggest(&head.text, caller),
+                name: name.to_string(),
+                suggestion: self.suggest(name, caller),
             });
         };
         let mut args = Vec::new();
         let mut i = 0;
         for arg in &spec.args {
             if arg.kind == ArgKind::Text {
-                let text = rest[i..]
-                    .iter()
-                    .map(|t| t.text.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ");
+                let text = rest[i..].join(" ");
                 i = rest.len();
                 if text.is_empty() {
                     if arg.required {
@@ -281,8 +288,7 @@ fn missing(arg: &Arg, spec: &CommandSpec) -> ParseError {
     }
 }
 
-fn parse_arg(arg: &Arg, token: &Token) -> Result<ArgValue, String> {
-    let t = token.text.as_str();
+fn parse_arg(arg: &Arg, t: &str) -> Result<ArgValue, String> {
     match &arg.kind {
         ArgKind::Player => parse_player(t).map(ArgValue::Player),
         ArgKind::Duration => parse_duration(t).map(ArgValue::Duration),

@@ -43,6 +43,8 @@ pub enum ClientEvent {
     Command(CommandRequest),
     /// The server is shutting down; expect the connection to close.
     ServerShuttingDown(String),
+    /// gm-server's roster of staff accounts and roles (replaces the previous one).
+    Roster(Vec<(u64, crate::command::Role)>),
     /// The answer to an in-game command sent with [`ClientSession::send`].
     InGameReply {
         /// Its ticket.
@@ -171,6 +173,9 @@ impl ClientSession {
                 self.pending.insert(req.id);
                 self.events.push_back(ClientEvent::Command(req));
             }
+            (State::Established, Message::Roster { entries }) => {
+                self.events.push_back(ClientEvent::Roster(entries));
+            }
             (State::Established, Message::InGameReply { ticket, outcome }) => {
                 self.events
                     .push_back(ClientEvent::InGameReply { ticket, outcome });
@@ -211,6 +216,8 @@ impl ClientSession {
                 | Message::PlayerJoined(_)
                 | Message::PlayerLeft { .. }
                 | Message::InGameCommand { .. }
+                | Message::GameCommands { .. }
+                | Message::LocalCommandRan { .. }
         );
         if !allowed || self.state != State::Established {
             return false;

@@ -71,6 +71,17 @@ pub enum ServerEvent {
     PlayerJoined(PlayerInfo),
     /// A player left the game server.
     PlayerLeft(u64),
+    /// The game server's own commands.
+    GameCommands(Vec<crate::command::CommandSpec>),
+    /// A game command ran locally; audit it.
+    LocalCommandRan {
+        /// Who typed it.
+        account_id: u64,
+        /// The line.
+        line: String,
+        /// What it did.
+        outcome: CommandOutcome,
+    },
     /// A player typed a command that gm-server must authorize; answer with
     /// [`ServerSession::reply_in_game`].
     InGameCommand {
@@ -206,6 +217,23 @@ impl ServerSession {
                 self.transmit.push_back(Message::Pong { nonce });
             }
             (State::Established, Message::Pong { .. }) => {}
+            (State::Established, Message::GameCommands { specs }) => {
+                self.events.push_back(ServerEvent::GameCommands(specs));
+            }
+            (
+                State::Established,
+                Message::LocalCommandRan {
+                    account_id,
+                    line,
+                    outcome,
+                },
+            ) => {
+                self.events.push_back(ServerEvent::LocalCommandRan {
+                    account_id,
+                    line,
+                    outcome,
+                });
+            }
             (State::Established, Message::PlayerSnapshot { players }) => {
                 self.events.push_back(ServerEvent::PlayerSnapshot(players));
             }
@@ -276,6 +304,13 @@ impl ServerSession {
             message: message.into(),
             supported_versions: self.config.supported_versions.clone(),
         }));
+    }
+
+    /// Sends the staff roster.
+    pub fn send_roster(&mut self, entries: Vec<(u64, crate::command::Role)>) {
+        if self.state == State::Established {
+            self.transmit.push_back(Message::Roster { entries });
+        }
     }
 
     /// Answers an in-game command.

@@ -228,6 +228,7 @@ pub(super) async fn update_admin(
         Permission::ManageStaff,
         serde_json::json!({ "admin": admin.name, "change": "updated" }),
     );
+    state.gateway.push_roster();
     Ok(Json(AdminView::from(&admin)))
 }
 
@@ -327,6 +328,7 @@ pub(super) async fn remove_link(
     if !state.store.unlink_player(id, account_id).await? {
         return Err(ApiError::not_found("link"));
     }
+    state.gateway.push_roster();
     let entry = ApiState::entry(&caller, "player_link.remove", format!("admin_id:{id}"))
         .params(serde_json::json!({ "account_id": account_id }));
     state.audit(entry).await?;

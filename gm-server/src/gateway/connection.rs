@@ -280,6 +280,7 @@ impl Driver {
             ToConnection::InGameReply { ticket, outcome } => {
                 self.session.reply_in_game(ticket, outcome);
             }
+            ToConnection::Roster(entries) => self.session.send_roster(entries),
         }
     }
 
@@ -308,6 +309,28 @@ impl Driver {
                         let _ = tx.send(Ok(outcome));
                     }
                 }
+                ServerEvent::GameCommands(specs) => {
+                    let mut registry = gm_proto::command::Registry::new();
+                    for spec in specs {
+                        if let Err(e) = registry.register(spec) {
+                            tracing::warn!(
+                                server_id = self.server_id.as_deref().unwrap_or("-"),
+                                "ignoring a game command: {e}"
+                            );
+                        }
+                    }
+                    if let Some(id) = &self.server_id {
+                        self.gateway
+                            .inner
+                            .game_commands
+                            .insert(id.clone(), std::sync::Arc::new(registry));
+                    }
+                }
+                ServerEvent::LocalCommandRan {
+                    account_id,
+                    line,
+                    outcome,
+                } => self.audit_local_command(account_id, line, outcome),
                 ServerEvent::PlayerSnapshot(players) => {
                     if let Some(id) = &self.server_id {
                         self.gateway.inner.presence.replace_server(id, &players);
@@ -337,6 +360,70 @@ impl Driver {
                 }
             }
         }
+    }
+
+    /// Audits a game command the game ran locally. The game's word is not taken: gm-server
+    /// looks the account's role up itself and marks runs it would not have allowed.
+    fn audit_local_command(
+        &self,
+        account_id: u64,
+        line: String,
+        outcome: gm_proto::CommandOutcome,
+    ) {
+        let Some(server_id) = self.server_id.clone() else {
+            return;
+        };
+        let gateway = self.gateway.clone();
+        tokio::spawn(async move {
+            let staff = gateway
+                .inner
+                .store
+                .admin_for_player(account_id as i64)
+                .await
+                .ok()
+                .flatten()
+                .filter(|a| !a.disabled);
+            let role: Option<gm_proto::command::Role> =
+                staff.as_ref().and_then(|a| a.role.parse().ok());
+            let allowed = gateway
+                .inner
+                .game_commands
+                .get(&server_id)
+                .is_some_and(|r| r.parse(&line, role).is_ok());
+            let result = match (&outcome, allowed) {
+                (
+                    gm_proto::CommandOutcome::Error {
+                        code: gm_proto::CommandErrorCode::UnknownCommand,
+                        message,
+                    },
+                    _,
+                ) => {
+                    format!("denied: {message}")
+                }
+                (_, false) => "forged: gm-server's roster does not allow this account this command"
+                    .to_string(),
+                (gm_proto::CommandOutcome::Ok { .. }, true) => "ok".to_string(),
+                (gm_proto::CommandOutcome::Error { message, .. }, true) => {
+                    format!("error: {message}")
+                }
+            };
+            if result.starts_with("forged") {
+                tracing::warn!(%server_id, account_id, "a game server reported a command the roster does not allow");
+            }
+            let entry = crate::audit::NewAuditEntry::new(
+                staff.map_or(format!("player:{account_id}"), |a| a.name),
+                crate::audit::Via::InGame,
+                "command",
+            )
+            .role(role.map_or("-".to_string(), |r| r.to_string()))
+            .source(server_id.clone())
+            .target(line.split_whitespace().next().unwrap_or("").to_string())
+            .params(serde_json::json!({ "line": line, "origin_server": server_id, "ran_locally": true }))
+            .result(result);
+            if let Err(e) = gateway.audit(entry).await {
+                tracing::error!("could not audit a local command: {e}");
+            }
+        });
     }
 
     /// Runs a command a player typed, off this connection's loop: the role comes from the
@@ -441,6 +528,10 @@ impl Driver {
 
         self.session_id = inner.next_session.fetch_add(1, Ordering::Relaxed);
         self.session.accept(self.session_id, Instant::now());
+        match self.gateway.roster().await {
+            Ok(roster) => self.session.send_roster(roster),
+            Err(e) => tracing::error!("could not load the staff roster: {e}"),
+        }
         self.reader.set_codec(self.codec);
         inner.stats.established.fetch_add(1, Ordering::Relaxed);
         let info = GameServerInfo {
@@ -539,6 +630,7 @@ impl Driver {
                 .remove_if(id, |_, e| e.info.session_id == self.session_id);
             if removed.is_some() {
                 self.gateway.inner.presence.remove_server(id);
+                self.gateway.inner.game_commands.remove(id);
                 tracing::info!(server_id = %id, "game server left the directory");
                 self.gateway.inner.events.publish(
                     "game_server.disconnected",

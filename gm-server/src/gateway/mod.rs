@@ -129,6 +129,7 @@ pub(crate) enum ToConnection {
         ticket: u64,
         outcome: CommandOutcome,
     },
+    Roster(Vec<(u64, gm_proto::command::Role)>),
 }
 
 #[derive(Debug)]
@@ -144,6 +145,8 @@ pub(crate) struct Inner {
     pub(crate) events: crate::events::EventBus,
     pub(crate) presence: Presence,
     pub(crate) registry: gm_proto::command::Registry,
+    /// Each connected game server's own commands.
+    pub(crate) game_commands: DashMap<String, Arc<gm_proto::command::Registry>>,
     pub(crate) config: crate::config::QuicConfig,
     pub(crate) directory: DashMap<String, Entry>,
     pub(crate) stats: GatewayStats,
@@ -173,6 +176,7 @@ impl Gateway {
                 events,
                 presence: Presence::default(),
                 registry: crate::commands::server_registry(),
+                game_commands: DashMap::new(),
                 config,
                 directory: DashMap::new(),
                 stats: GatewayStats::default(),
@@ -290,6 +294,35 @@ impl Gateway {
             failures.pop_front();
         }
         failures.push_back(failure);
+    }
+
+    /// The staff roster as game servers receive it.
+    pub(crate) async fn roster(
+        &self,
+    ) -> Result<Vec<(u64, gm_proto::command::Role)>, crate::store::StoreError> {
+        Ok(self
+            .inner
+            .store
+            .staff_roster()
+            .await?
+            .into_iter()
+            .filter_map(|(account, role)| Some((u64::try_from(account).ok()?, role.parse().ok()?)))
+            .collect())
+    }
+
+    /// Sends the current roster to every connected game server (after a link or role change).
+    pub fn push_roster(&self) {
+        let gateway = self.clone();
+        tokio::spawn(async move {
+            match gateway.roster().await {
+                Ok(roster) => {
+                    for entry in gateway.inner.directory.iter() {
+                        let _ = entry.tx.try_send(ToConnection::Roster(roster.clone()));
+                    }
+                }
+                Err(e) => tracing::error!("could not load the staff roster: {e}"),
+            }
+        });
     }
 
     /// The fleet-wide player directory.

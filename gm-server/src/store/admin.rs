@@ -521,6 +521,19 @@ impl Store {
             .await?))
     }
 
+    /// Every linked in-game account of an enabled admin, with the admin's role: the roster
+    /// game servers use to authorize their own commands locally.
+    pub async fn staff_roster(&self) -> Result<Vec<(i64, String)>, StoreError> {
+        let sql = "SELECT l.account_id, a.role FROM player_links l \
+                   JOIN admins a ON a.id = l.admin_id WHERE a.disabled = FALSE \
+                   ORDER BY l.account_id";
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, (i64, String)>(sql)
+            .fetch_all(pool)
+            .await?),
+        )
+    }
+
     /// The admin who owns an in-game account, if any: how an in-game command is authorized.
     pub async fn admin_for_player(
         &self,

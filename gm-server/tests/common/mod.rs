@@ -135,6 +135,22 @@ pub async fn wait_for(what: &str, within: Duration, mut cond: impl FnMut() -> bo
     start.elapsed()
 }
 
+/// The game servers the store has recorded, once it has `n` (the handshake is recorded in
+/// the background so the welcome does not wait for the store).
+pub async fn recorded_game_servers(
+    store: &gm_server::Store,
+    n: usize,
+) -> Vec<gm_server::store::GameServerRecord> {
+    for _ in 0..500 {
+        let servers = store.list_game_servers().await.unwrap();
+        if servers.len() >= n {
+            return servers;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the store never recorded {n} game servers");
+}
+
 /// Polls a client until it is connected.
 pub async fn wait_connected(client: &GmClient) {
     wait_for("client connected", Duration::from_secs(10), || {
