@@ -35,6 +35,8 @@
 pub struct ReadmeDoctests;
 
 mod backoff;
+#[cfg(feature = "bevy")]
+pub mod bevy;
 mod builder;
 mod client;
 mod command;

@@ -334,3 +334,43 @@ async fn game_commands_run_locally_for_rostered_gms_and_route_from_the_api() {
     gm_a.shutdown();
     gm_b.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bevy_game_gets_commands_as_messages_and_answers_from_a_system() {
+    use bevy_app::{App, Update};
+    use bevy_ecs::prelude::*;
+    use gm_sdk::bevy::{Gm, GmCommand, GmPlugin, GmSystems};
+
+    fn answer(gm: Res<Gm>, mut commands: MessageReader<GmCommand>) {
+        for GmCommand(cmd) in commands.read() {
+            let text = format!("{} from a bevy system: {}", cmd.command, cmd.args.join(" "));
+            gm.0.reply(cmd, gm_sdk::CommandOutcome::ok(text));
+        }
+    }
+
+    let t = start_server().await;
+    let key = t.create_key("fleet").await;
+    let gm = t.client(&key, "bevy-1").spawn().unwrap();
+    wait_connected(&gm).await;
+    let mut app = App::new();
+    app.add_plugins(GmPlugin::new(gm.clone()))
+        .add_systems(Update, answer.after(GmSystems));
+    let gateway = t.server.gateway().clone();
+    let ask = tokio::spawn(async move {
+        gateway
+            .send_command("bevy-1", "ping", vec!["a".into(), "b".into()], "tester")
+            .await
+    });
+    let start = std::time::Instant::now();
+    while !ask.is_finished() {
+        app.update();
+        assert!(start.elapsed() < Duration::from_secs(10), "no answer");
+        tokio::time::sleep(Duration::from_millis(16)).await;
+    }
+    let reply = ask.await.unwrap().unwrap();
+    assert_eq!(
+        reply,
+        gm_sdk::CommandOutcome::ok("ping from a bevy system: a b")
+    );
+    gm.shutdown();
+}
