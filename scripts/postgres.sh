@@ -15,7 +15,7 @@ PGBIN="$(pg_bin)"
 GM_PG_PORT="${GM_PG_PORT:-55432}"
 GM_PG_DIR="$(mktemp -d /tmp/gm-pg.XXXXXX)"
 as_pg() {
-  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$GM_PG_DIR"
 as_pg "$PGBIN/initdb" -D "$GM_PG_DIR/data" -A trust -U postgres --no-sync >/dev/null

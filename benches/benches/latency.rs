@@ -50,7 +50,10 @@ fn main() {
         let server = RunningServer::start(config).await.unwrap();
         let key = keys::generate();
         let store = server.store();
-        store.create_key("bench", &key.hash, &key.hint, store::now_ms()).await.unwrap();
+        store
+            .create_key("bench", &key.hash, &key.hint, store::now_ms())
+            .await
+            .unwrap();
         let builder = |id: &str| {
             GmClient::builder(server.quic_addr().to_string())
                 .pin_fingerprint(server.fingerprint())
@@ -59,7 +62,11 @@ fn main() {
         };
         // A game answering by callback, with a player to route to and a game command.
         let (cb, driver) = builder("callback-1")
-            .command(CommandSpec::new("ping", "Answers at once").arg(Arg::player("player")).role(Role::Viewer))
+            .command(
+                CommandSpec::new("ping", "Answers at once")
+                    .arg(Arg::player("player"))
+                    .role(Role::Viewer),
+            )
             .on_command(|_| Some(CommandOutcome::ok("pong")))
             .build()
             .unwrap();
@@ -90,18 +97,31 @@ fn main() {
         let mut v = Vec::new();
         for i in 0..22_000 {
             let t0 = Instant::now();
-            gw.send_command("callback-1", "echo", vec![], "bench").await.unwrap();
+            gw.send_command("callback-1", "echo", vec![], "bench")
+                .await
+                .unwrap();
             if i >= 2_000 {
                 v.push(t0.elapsed());
             }
         }
         report("gateway→callback", v);
 
-        let admin = store.create_admin("bench", "admin", "x", false, store::now_ms()).await.unwrap();
+        let admin = store
+            .create_admin("bench", "admin", "x", false, store::now_ms())
+            .await
+            .unwrap();
         let token = secret::random_token("gmt_");
         let now = store::now_ms();
         store
-            .create_token(admin.id, "bench", "admin", &secret::token_hash(&token), &token[..10], now, now + 86_400_000)
+            .create_token(
+                admin.id,
+                "bench",
+                "admin",
+                &secret::token_hash(&token),
+                &token[..10],
+                now,
+                now + 86_400_000,
+            )
             .await
             .unwrap();
         let pem = std::fs::read(dir.path().join("tls/cert.pem")).unwrap();
@@ -110,11 +130,20 @@ fn main() {
             .resolve("localhost", server.http_addr())
             .build()
             .unwrap();
-        let url = format!("https://localhost:{}/api/v1/commands", server.http_addr().port());
+        let url = format!(
+            "https://localhost:{}/api/v1/commands",
+            server.http_addr().port()
+        );
         let mut v = Vec::new();
         for i in 0..5_500 {
             let t0 = Instant::now();
-            let r = http.post(&url).bearer_auth(&token).json(&serde_json::json!({ "line": "/ping Bob" })).send().await.unwrap();
+            let r = http
+                .post(&url)
+                .bearer_auth(&token)
+                .json(&serde_json::json!({ "line": "/ping Bob" }))
+                .send()
+                .await
+                .unwrap();
             let body: serde_json::Value = r.json().await.unwrap();
             assert_eq!(body["text"], "pong", "{body}");
             if i >= 500 {
@@ -126,7 +155,9 @@ fn main() {
         let mut v = Vec::new();
         for _ in 0..600 {
             let t0 = Instant::now();
-            gw.send_command("bevy-1", "ping", vec![], "bench").await.unwrap();
+            gw.send_command("bevy-1", "ping", vec![], "bench")
+                .await
+                .unwrap();
             v.push(t0.elapsed());
         }
         report("gateway→bevy 60 Hz", v);
