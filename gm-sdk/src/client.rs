@@ -21,6 +21,8 @@ pub(crate) struct Shared {
     pub(crate) replies_dropped: AtomicU64,
     pub(crate) reconnects: AtomicU64,
     pub(crate) next_ticket: AtomicU64,
+    /// Players online, as the game reported them (the snapshot sent after each reconnect).
+    pub(crate) online: parking_lot::RwLock<std::collections::BTreeMap<u64, String>>,
     /// Staff accounts and roles, pushed by gm-server.
     pub(crate) roster: parking_lot::RwLock<std::collections::HashMap<u64, gm_proto::command::Role>>,
     pub(crate) last_disconnect: Mutex<Option<String>>,
@@ -43,6 +45,7 @@ impl Shared {
             reconnects: AtomicU64::new(0),
             next_ticket: AtomicU64::new(1),
             roster: Default::default(),
+            online: Default::default(),
             last_disconnect: Mutex::new(None),
             stop: AtomicBool::new(false),
             stop_notify: Notify::new(),
@@ -117,6 +120,8 @@ pub struct GmClient {
     /// Feeds locally authorized commands to the game's command queue.
     pub(crate) local_commands: crossbeam_channel::Sender<IncomingCommand>,
     pub(crate) registry: std::sync::Arc<gm_proto::command::Registry>,
+    /// gm-server's built-ins and the game's commands, for completion.
+    pub(crate) all_commands: std::sync::Arc<gm_proto::command::Registry>,
 }
 
 impl GmClient {
@@ -199,12 +204,29 @@ impl GmClient {
                 .take(gm_proto::command::MAX_PLAYER_NAME)
                 .collect(),
         };
+        self.shared
+            .online
+            .write()
+            .insert(account_id, info.name.clone());
         self.to_driver(ToDriver::Joined(info));
     }
 
     /// Tells gm-server a player left.
     pub fn player_left(&self, account_id: u64) {
+        self.shared.online.write().remove(&account_id);
         self.to_driver(ToDriver::Left(account_id));
+    }
+
+    /// Completions for a partly typed command line, for the player `account_id`: the commands
+    /// their role allows (gm-server's built-ins and the game's), choices, durations, and the
+    /// names of players online here. A player without a role gets none.
+    ///
+    /// Takes two short read locks; call it on a key press, not every tick.
+    pub fn complete(&self, line: &str, account_id: u64) -> Vec<String> {
+        let role = self.shared.roster.read().get(&account_id).copied();
+        let online = self.shared.online.read();
+        let names: Vec<&str> = online.values().map(String::as_str).collect();
+        self.all_commands.complete(line, role, &names)
     }
 
     /// Sends a slash command a player typed to gm-server, which authorizes it with the role

@@ -48,6 +48,14 @@ pub(crate) fn start(
     let shared = Arc::new(Shared::new());
     let (cmd_tx, cmd_rx) = crossbeam_channel::bounded(b.command_queue);
     let registry = Arc::new(b.registry.clone());
+    let mut all = gm_proto::command::Registry::new();
+    for spec in gm_proto::command::builtins()
+        .into_iter()
+        .chain(b.registry.commands().iter().cloned())
+    {
+        // A game command may not shadow a built-in; the game's own registry keeps it anyway.
+        let _ = all.register(spec);
+    }
     let (reply_tx, reply_rx) = mpsc::channel(b.command_queue.max(1024));
     let (command_reply_tx, command_reply_rx) = crossbeam_channel::bounded(b.command_queue);
     let client = GmClient {
@@ -58,6 +66,7 @@ pub(crate) fn start(
         local_replies: command_reply_tx.clone(),
         local_commands: cmd_tx.clone(),
         registry: registry.clone(),
+        all_commands: Arc::new(all),
     };
     let host = b.addr.rsplit_once(':').map_or(b.addr.as_str(), |(h, _)| h);
     let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -95,7 +104,6 @@ pub(crate) fn start(
         commands: cmd_tx,
         replies: reply_rx,
         command_replies: command_reply_tx,
-        online: Default::default(),
         tickets: Default::default(),
         unaudited: Default::default(),
         registry,
@@ -119,8 +127,6 @@ struct DriverState {
     commands: crossbeam_channel::Sender<IncomingCommand>,
     replies: mpsc::Receiver<ToDriver>,
     command_replies: crossbeam_channel::Sender<CommandReply>,
-    /// Who is online, kept so every new session starts with a snapshot.
-    online: std::collections::BTreeMap<u64, String>,
     /// Tickets of in-game commands waiting for gm-server, with who typed them.
     tickets: std::collections::HashMap<u64, u64>,
     /// Local command runs not yet reported to gm-server (bounded; oldest dropped and counted).
@@ -290,7 +296,9 @@ impl DriverState {
                             since: Instant::now(),
                         });
                         let players = self
+                            .shared
                             .online
+                            .read()
                             .iter()
                             .map(|(id, name)| gm_proto::PlayerInfo {
                                 account_id: *id,
@@ -443,11 +451,9 @@ impl DriverState {
                 }
             }
             ToDriver::Joined(info) => {
-                self.online.insert(info.account_id, info.name.clone());
                 session.send(gm_proto::Message::PlayerJoined(info));
             }
             ToDriver::Left(id) => {
-                self.online.remove(&id);
                 session.send(gm_proto::Message::PlayerLeft { account_id: id });
             }
             ToDriver::Command {
@@ -491,12 +497,8 @@ impl DriverState {
             ToDriver::Reply { .. } => {
                 self.shared.replies_dropped.fetch_add(1, Ordering::Relaxed);
             }
-            ToDriver::Joined(info) => {
-                self.online.insert(info.account_id, info.name);
-            }
-            ToDriver::Left(id) => {
-                self.online.remove(&id);
-            }
+            // The game updated the shared directory; the next welcome's snapshot carries it.
+            ToDriver::Joined(_) | ToDriver::Left(_) => {}
             ToDriver::Command {
                 ticket, account_id, ..
             } => self.unreachable(ticket, account_id),

@@ -3,7 +3,7 @@
 //! own records — a player link for in-game callers, the session or token for the API — never
 //! from what a game server claims.
 
-use gm_proto::command::{Arg, ArgValue, CommandSpec, PlayerRef, Registry, Role};
+use gm_proto::command::{ArgValue, PlayerRef, Registry, Role};
 use gm_proto::{CommandErrorCode, CommandOutcome};
 
 use crate::audit::{NewAuditEntry, Via};
@@ -27,28 +27,7 @@ pub struct CommandContext {
 /// The built-in commands gm-server runs.
 pub fn server_registry() -> Registry {
     let mut r = Registry::new();
-    let specs = [
-        CommandSpec::new("help", "List the commands you can use, or show one")
-            .arg(Arg::word("command").optional())
-            .role(Role::Viewer),
-        CommandSpec::new("who", "Players online in the fleet, or on one game server")
-            .arg(Arg::word("server").optional())
-            .role(Role::Viewer),
-        CommandSpec::new("whois", "Where a player is")
-            .arg(Arg::player("player"))
-            .role(Role::SupportAgent),
-        CommandSpec::new("kick", "Disconnect a player from their game server")
-            .alias("k")
-            .arg(Arg::player("player"))
-            .arg(Arg::text("reason").optional()),
-        CommandSpec::new(
-            "announce",
-            "Announce on this game server or the whole fleet",
-        )
-        .arg(Arg::choice("scope", &["here", "fleet"]))
-        .arg(Arg::text("message")),
-    ];
-    for s in specs {
+    for s in gm_proto::command::builtins() {
         r.register(s).expect("built-in commands are valid");
     }
     r

@@ -266,6 +266,16 @@ async fn game_commands_run_locally_for_rostered_gms_and_route_from_the_api() {
     })
     .await;
 
+    // Completion: what the typing player may run, and who is online here.
+    assert_eq!(gm_a.complete("/k", 5001), ["/kick"]);
+    assert_eq!(gm_a.complete("/t", 5001), ["/tp"]);
+    assert_eq!(gm_a.complete("/kick P", 5001), ["/kick Pat"]);
+    assert_eq!(gm_a.complete("/announce f", 5001), ["/announce fleet"]);
+    assert!(
+        gm_a.complete("/", 5002).is_empty(),
+        "a player without a role sees no commands"
+    );
+
     // Gina's role reached game A in the roster: /tp runs locally, then gm-server audits it.
     a.type_in_chat(5001, "/tp Pat 10 20").unwrap();
     tick_until(&mut [&mut a, &mut b], "local reply", |g| {

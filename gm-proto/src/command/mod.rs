@@ -29,3 +29,29 @@ pub use duration::{MAX_DURATION_SECS, format_duration, parse_duration};
 pub use parse::{MAX_LINE_LEN, ParseError, ParsedCommand, Token, tokenize};
 pub use registry::{MAX_PLAYER_NAME, Registry, RegistryError, parse_player};
 pub use spec::{Arg, ArgKind, ArgValue, CommandSpec, PlayerRef, Role};
+
+/// The commands gm-server runs itself, for every game server. Game servers know them too, for
+/// completion and to tell their own commands apart.
+pub fn builtins() -> Vec<CommandSpec> {
+    vec![
+        CommandSpec::new("help", "List the commands you can use, or show one")
+            .arg(Arg::word("command").optional())
+            .role(Role::Viewer),
+        CommandSpec::new("who", "Players online in the fleet, or on one game server")
+            .arg(Arg::word("server").optional())
+            .role(Role::Viewer),
+        CommandSpec::new("whois", "Where a player is")
+            .arg(Arg::player("player"))
+            .role(Role::SupportAgent),
+        CommandSpec::new("kick", "Disconnect a player from their game server")
+            .alias("k")
+            .arg(Arg::player("player"))
+            .arg(Arg::text("reason").optional()),
+        CommandSpec::new(
+            "announce",
+            "Announce on this game server or the whole fleet",
+        )
+        .arg(Arg::choice("scope", &["here", "fleet"]))
+        .arg(Arg::text("message")),
+    ]
+}
