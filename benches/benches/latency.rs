@@ -152,6 +152,29 @@ fn main() {
         }
         report("HTTPS API→callback", v);
 
+        // The pieces of the HTTPS path that touch the store.
+        let mut v = Vec::new();
+        let hash = secret::token_hash(&token);
+        for _ in 0..2_000 {
+            let t0 = Instant::now();
+            store
+                .active_token_owner(&hash, store::now_ms())
+                .await
+                .unwrap()
+                .unwrap();
+            v.push(t0.elapsed());
+        }
+        report("store: token + owner lookup", v);
+        let mut v = Vec::new();
+        for _ in 0..2_000 {
+            let e =
+                gm_server::audit::NewAuditEntry::new("bench", gm_server::audit::Via::Api, "bench");
+            let t0 = Instant::now();
+            store.append_audit(&e, store::now_ms()).await.unwrap();
+            v.push(t0.elapsed());
+        }
+        report("store: audit append", v);
+
         let mut v = Vec::new();
         for _ in 0..600 {
             let t0 = Instant::now();

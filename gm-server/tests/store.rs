@@ -363,3 +363,19 @@ async fn admins_sessions_tokens_and_links(store: &Store) {
     assert!(store.unlink_player(a.id, 42).await.unwrap());
     assert_eq!(store.admin_for_player(42).await.unwrap(), None);
 }
+
+/// Two processes appending to one SQLite file (gm-server and the CLI) keep one chain.
+#[tokio::test]
+async fn audit_chain_survives_two_writers_on_one_sqlite_file() {
+    use gm_server::audit::{NewAuditEntry, Via};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Store::open(None, dir.path(), 4).await.unwrap();
+    let cli = Store::open(None, dir.path(), 1).await.unwrap();
+    for i in 0..10 {
+        let who = if i % 3 == 0 { &cli } else { &server };
+        let e = NewAuditEntry::new(format!("w{i}"), Via::Cli, "test");
+        who.append_audit(&e, i).await.unwrap();
+    }
+    let report = server.verify_audit().await.unwrap();
+    assert_eq!((report.checked, report.first_broken), (10, None));
+}

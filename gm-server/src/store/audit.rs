@@ -20,7 +20,49 @@ impl Store {
         now_ms: i64,
     ) -> Result<AuditRecord, StoreError> {
         let params = entry.params.to_string();
-        let _guard = self.audit_lock.lock().await;
+        let mut last_hash = self.audit_lock.lock().await;
+        // SQLite fast path: one statement that inserts only if the chain still ends where this
+        // process last left it (another process, such as the CLI, may have appended since).
+        if let (Pool::Sqlite(pool), Some(prev)) = (&self.pool, last_hash.as_ref()) {
+            let hash = entry_hash(
+                prev,
+                now_ms,
+                &entry.actor,
+                &entry.actor_role,
+                entry.via.as_str(),
+                &entry.source,
+                &entry.action,
+                &entry.target,
+                &params,
+                &entry.result,
+            );
+            let sql = concat!(
+                "INSERT INTO audit_log (at_ms, actor, actor_role, via, source, action, target, ",
+                "params, result, prev_hash, hash) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 ",
+                "WHERE COALESCE((SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1), $12) = $10 ",
+                "RETURNING ",
+                audit_columns!()
+            );
+            let inserted = sqlx::query_as::<_, AuditRecord>(sql)
+                .bind(now_ms)
+                .bind(&entry.actor)
+                .bind(&entry.actor_role)
+                .bind(entry.via.as_str())
+                .bind(&entry.source)
+                .bind(&entry.action)
+                .bind(&entry.target)
+                .bind(&params)
+                .bind(&entry.result)
+                .bind(prev)
+                .bind(&hash)
+                .bind(GENESIS)
+                .fetch_optional(pool)
+                .await?;
+            if let Some(record) = inserted {
+                *last_hash = Some(record.hash.clone());
+                return Ok(record);
+            }
+        }
         let last = "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1";
         let insert = concat!(
             "INSERT INTO audit_log (at_ms, actor, actor_role, via, source, action, target, ",
@@ -67,6 +109,7 @@ impl Store {
             tx.commit().await?;
             record
         });
+        *last_hash = Some(record.hash.clone());
         Ok(record)
     }
 

@@ -107,8 +107,8 @@ pub struct GameServerRecord {
 pub struct Store {
     pool: Pool,
     /// Serializes audit appends within this process (PostgreSQL also takes an advisory lock,
-    /// for several gm-server instances).
-    audit_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// for several gm-server instances), and remembers the last hash this process appended.
+    audit_lock: std::sync::Arc<tokio::sync::Mutex<Option<String>>>,
 }
 
 #[derive(Debug, Clone)]
