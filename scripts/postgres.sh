@@ -12,7 +12,8 @@ if [ -z "$(pg_bin)" ] || [ ! -x "$(pg_bin)/initdb" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
 fi
 PGBIN="$(pg_bin)"
-GM_PG_PORT="${GM_PG_PORT:-55432}"
+# A free port, so two runs on one machine do not collide.
+GM_PG_PORT="${GM_PG_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
 GM_PG_DIR="$(mktemp -d /tmp/gm-pg.XXXXXX)"
 as_pg() {
   if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi

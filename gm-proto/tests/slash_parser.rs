@@ -388,6 +388,9 @@ fn completion_offers_commands_choices_durations_and_online_players() {
     );
     assert!(r.complete("/kick Bob reas", GM, &online).is_empty());
     assert!(r.complete("/kick Bo", PLAYER, &online).is_empty());
+    for odd in ["/ ", " ", "", "/\"", "/kick \"Bo", "/ kick"] {
+        let _ = r.complete(odd, GM, &online); // never panics
+    }
 }
 
 #[test]

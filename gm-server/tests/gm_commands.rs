@@ -124,6 +124,13 @@ async fn kick_typed_in_game_through_the_api_and_denied_without_a_role() {
         chat_has(g[0], "[to #999999] unknown command /announce")
     })
     .await;
+    // And game B cannot act as Gina, a real GM, while she is on game A.
+    b.type_in_chat(5001, "/announce fleet forged by game B")
+        .unwrap();
+    tick_until(&mut [&mut a, &mut b], "impersonation refused", |g| {
+        chat_has(g[1], "[to #5001] unknown command /announce")
+    })
+    .await;
     assert!(!chat_has(&b, "free gold"));
 
     let audit = t
@@ -144,7 +151,7 @@ async fn kick_typed_in_game_through_the_api_and_denied_without_a_role() {
         .rev()
         .map(|r| (r.actor.clone(), r.via.clone(), r.result.clone()))
         .collect();
-    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert_eq!(rows.len(), 5, "{rows:?}");
     assert_eq!(
         (rows[0].0.as_str(), rows[0].1.as_str(), rows[0].2.as_str()),
         ("gina", "in_game", "ok")
@@ -161,6 +168,9 @@ async fn kick_typed_in_game_through_the_api_and_denied_without_a_role() {
     );
     assert_eq!(rows[3].0, "player:999999");
     assert!(rows[3].2.starts_with("denied"), "{}", rows[3].2);
+    assert_eq!(rows[4].0, "player:5001", "not gina: she is not on game B");
+    assert!(rows[4].2.starts_with("denied"), "{}", rows[4].2);
+    assert!(!chat_has(&a, "forged by game B"));
     assert!(audit.iter().all(|r| r.params.contains("\"line\"")));
 
     // /who and /whois through the API.

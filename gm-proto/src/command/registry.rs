@@ -228,7 +228,7 @@ impl Registry {
                 .map(|c| format!("/{}", c.name))
                 .collect();
         }
-        let Some(spec) = self.lookup(&tokens[0].text, caller) else {
+        let Some(spec) = tokens.first().and_then(|t| self.lookup(&t.text, caller)) else {
             return Vec::new();
         };
         let done = tokens.len() - 1 - usize::from(!ends_with_space);

@@ -263,6 +263,7 @@ pub(super) async fn unlock_admin(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewLink {
     /// The player's account id in the game.
+    #[schema(minimum = 0)]
     pub account_id: i64,
 }
 
@@ -298,6 +299,12 @@ pub(super) async fn add_link(
     Path(id): Path<i64>,
     Json(req): Json<NewLink>,
 ) -> Result<StatusCode, ApiError> {
+    if req.account_id < 0 {
+        return Err(ApiError::bad_request(
+            "invalid_account",
+            "account ids are not negative",
+        ));
+    }
     let admin = state
         .store
         .admin_by_id(id)
@@ -307,6 +314,7 @@ pub(super) async fn add_link(
         .store
         .link_player(id, req.account_id, now_ms())
         .await?;
+    state.gateway.push_roster();
     let entry = ApiState::entry(&caller, "player_link.add", format!("admin:{}", admin.name))
         .params(serde_json::json!({ "account_id": req.account_id }));
     state.audit(entry).await?;

@@ -118,6 +118,8 @@ pub(super) async fn change_password(
     .map_err(ApiError::internal)?;
     let entry = ApiState::entry(&caller, "auth.password_change", caller.name.clone());
     let Some(hash) = hash else {
+        // A stolen session must not be a free password oracle: count it like a failed login.
+        crate::auth::record_failure(&state.store, &state.auth, admin.id, now_ms()).await?;
         state
             .audit(entry.result("denied: wrong current password"))
             .await?;

@@ -157,14 +157,8 @@ async fn attempt(
         (Some(_), None) => false,
     };
     if !password_ok || !totp_ok {
-        let failed = admin.failed_logins + 1;
-        let locked = (failed >= i64::from(cfg.lockout_after))
-            .then(|| now + cfg.lockout_minutes as i64 * 60_000);
-        store
-            .set_login_failures(admin.id, failed, Some(now), locked)
-            .await?;
         address_failure();
-        if let Some(until) = locked {
+        if let Some(until) = record_failure(store, auth, admin.id, now).await? {
             return Err(LoginError::AccountLocked(minutes_until(until, now)));
         }
         return Err(LoginError::InvalidCredentials);
@@ -200,4 +194,19 @@ async fn attempt(
         csrf_token,
         cookie,
     })
+}
+
+/// Counts a failed password check against an account; returns the lock end if it is now locked.
+pub(crate) async fn record_failure(
+    store: &Store,
+    auth: &Arc<AuthState>,
+    admin_id: i64,
+    now: i64,
+) -> Result<Option<i64>, StoreError> {
+    let cfg = &auth.config;
+    let lock_until = now + cfg.lockout_minutes as i64 * 60_000;
+    let (_, locked) = store
+        .record_login_failure(admin_id, now, i64::from(cfg.lockout_after), lock_until)
+        .await?;
+    Ok(locked.filter(|t| *t > now))
 }

@@ -6,6 +6,7 @@ mod role;
 pub mod secret;
 mod throttle;
 
+pub(crate) use login::record_failure;
 pub use login::{LoginError, LoginOk, LoginRequest, login};
 pub use role::{Permission, Role, RolePermissions, matrix_markdown};
 pub use throttle::AddressThrottle;

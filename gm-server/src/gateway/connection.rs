@@ -375,14 +375,7 @@ impl Driver {
         };
         let gateway = self.gateway.clone();
         tokio::spawn(async move {
-            let staff = gateway
-                .inner
-                .store
-                .admin_for_player(account_id as i64)
-                .await
-                .ok()
-                .flatten()
-                .filter(|a| !a.disabled);
+            let staff = staff_on_server(&gateway, account_id, &server_id).await;
             let role: Option<gm_proto::command::Role> =
                 staff.as_ref().and_then(|a| a.role.parse().ok());
             let allowed = gateway
@@ -435,18 +428,7 @@ impl Driver {
         let gateway = self.gateway.clone();
         let tx = self.tx.clone();
         tokio::spawn(async move {
-            let staff = match gateway
-                .inner
-                .store
-                .admin_for_player(account_id as i64)
-                .await
-            {
-                Ok(a) => a.filter(|a| !a.disabled),
-                Err(e) => {
-                    tracing::error!("player link lookup failed: {e}");
-                    None
-                }
-            };
+            let staff = staff_on_server(&gateway, account_id, &server_id).await;
             let ctx = crate::commands::CommandContext {
                 actor: staff
                     .as_ref()
@@ -641,6 +623,31 @@ impl Driver {
         }
         for (_, tx) in self.pending.drain() {
             let _ = tx.send(Err(CommandError::Disconnected));
+        }
+    }
+}
+
+/// The enabled staff identity linked to `account_id`, but only while that player is online on
+/// `server_id`: a game server cannot act for a GM who is not on it.
+async fn staff_on_server(
+    gateway: &Gateway,
+    account_id: u64,
+    server_id: &str,
+) -> Option<crate::store::AdminRecord> {
+    let here = gateway
+        .inner
+        .presence
+        .locate(account_id)
+        .is_some_and(|l| l.server_id == server_id);
+    if !here {
+        return None;
+    }
+    let account = i64::try_from(account_id).ok()?;
+    match gateway.inner.store.admin_for_player(account).await {
+        Ok(a) => a.filter(|a| !a.disabled),
+        Err(e) => {
+            tracing::error!("player link lookup failed: {e}");
+            None
         }
     }
 }

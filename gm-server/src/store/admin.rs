@@ -224,6 +224,31 @@ impl Store {
         Ok(())
     }
 
+    /// Counts one more failed login, atomically (parallel attempts cannot undercount), and locks
+    /// the account until `lock_until_ms` once `lockout_after` failures are reached. Returns the
+    /// new count and lock.
+    pub async fn record_login_failure(
+        &self,
+        id: i64,
+        now_ms: i64,
+        lockout_after: i64,
+        lock_until_ms: i64,
+    ) -> Result<(i64, Option<i64>), StoreError> {
+        let sql = "UPDATE admins SET failed_logins = failed_logins + 1, last_failed_at_ms = $1, \
+                   locked_until_ms = CASE WHEN failed_logins + 1 >= $2 THEN $3 \
+                   ELSE locked_until_ms END WHERE id = $4 \
+                   RETURNING failed_logins, locked_until_ms";
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, (i64, Option<i64>)>(sql)
+            .bind(now_ms)
+            .bind(lockout_after)
+            .bind(lock_until_ms)
+            .bind(id)
+            .fetch_one(pool)
+            .await?),
+        )
+    }
+
     /// Sets a new password hash.
     pub async fn set_password(
         &self,
