@@ -374,6 +374,21 @@ async fn cookie_requests_that_change_state_need_the_csrf_token() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
+    let refused = t
+        .server
+        .store()
+        .list_audit(
+            &gm_server::store::AuditFilter {
+                action: Some("access.csrf_failed".into()),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused.len(), 2, "both refusals are security events");
+    assert_eq!(refused[0].actor, "carol");
 }
 
 #[tokio::test]
@@ -495,6 +510,20 @@ async fn a_one_time_password_must_be_changed_first() {
         (status, code.as_str()),
         (StatusCode::FORBIDDEN, "password_change_required")
     );
+    let restricted = t
+        .server
+        .store()
+        .list_audit(
+            &gm_server::store::AuditFilter {
+                action: Some("access.restricted".into()),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(restricted[0].actor, "frank");
     let (status, code) = error_code(
         frank
             .post(t.url("/api/v1/auth/password"))

@@ -10,6 +10,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, ApiState};
+use crate::audit::{NewAuditEntry, Via};
 use crate::auth::{Permission, Restriction, RolePermissions, authenticate};
 
 /// Who may call a route.
@@ -112,7 +113,7 @@ pub(crate) async fn enforce(
         return ApiError::forbidden("no_access_rule", "this route has no access rule")
             .into_response();
     };
-    let source = req
+    let source_addr = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or("-".to_string(), |c| c.0.ip().to_string());
@@ -121,13 +122,26 @@ pub(crate) async fn enforce(
         &state.auth,
         req.method(),
         req.headers(),
-        source,
+        source_addr.clone(),
     )
     .await;
     let caller = match (rule.access, caller) {
         // Stale credentials must not stop someone from logging in.
         (Access::Public, caller) => caller.ok().flatten(),
-        (Access::Requires(_), Err(e)) => return ApiError::from(e).into_response(),
+        (Access::Requires(_), Err(e)) => {
+            if let crate::auth::AuthError::Csrf { admin, role } = &e {
+                let entry = NewAuditEntry::new(admin.clone(), Via::Dashboard, "access.csrf_failed")
+                    .role(role.clone())
+                    .source(source_addr.clone())
+                    .target(rule.path)
+                    .params(serde_json::json!({ "method": rule.method }))
+                    .result("denied: missing or wrong CSRF token");
+                if let Err(e) = state.audit(entry).await {
+                    return ApiError::from(e).into_response();
+                }
+            }
+            return ApiError::from(e).into_response();
+        }
         (Access::Requires(_), Ok(None)) => {
             return ApiError::unauthenticated(
                 "log in (session cookie) or send \"Authorization: Bearer <token>\"",
@@ -153,6 +167,14 @@ pub(crate) async fn enforce(
                     ),
                 )
                 .into_response();
+            }
+            if caller.restriction.is_some() && !rule.while_restricted {
+                let entry = ApiState::entry(&caller, "access.restricted", rule.path)
+                    .params(serde_json::json!({ "method": rule.method }))
+                    .result("denied: the session must change its password or enroll TOTP first");
+                if let Err(e) = state.audit(entry).await {
+                    return ApiError::from(e).into_response();
+                }
             }
             match caller.restriction {
                 Some(Restriction::MustChangePassword) if !rule.while_restricted => {

@@ -116,7 +116,7 @@ impl From<StoreError> for ApiError {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> ApiError {
         match e {
-            AuthError::Csrf => ApiError::forbidden("csrf_failed", e.to_string()),
+            AuthError::Csrf { .. } => ApiError::forbidden("csrf_failed", e.to_string()),
             AuthError::Store(s) => s.into(),
             other => ApiError::unauthenticated(other.to_string()),
         }

@@ -78,11 +78,16 @@ pub enum AuthError {
     /// Unknown, expired or revoked session.
     #[error("the session is invalid, expired or revoked; log in again")]
     BadSession,
-    /// The CSRF header is missing or wrong.
+    /// The CSRF header is missing or wrong (a security event: whose session it was is kept).
     #[error(
         "missing or wrong {CSRF_HEADER} header (required with the session cookie on requests that change state)"
     )]
-    Csrf,
+    Csrf {
+        /// The session's admin.
+        admin: String,
+        /// Their role.
+        role: String,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -150,7 +155,10 @@ pub async fn authenticate(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| secret::token_hash(v) == session.csrf_hash);
         if !ok {
-            return Err(AuthError::Csrf);
+            return Err(AuthError::Csrf {
+                admin: admin.name,
+                role: admin.role,
+            });
         }
     }
     if now - session.last_seen_ms > 30_000 {
