@@ -164,11 +164,7 @@ pub(super) async fn get_admin(
     State(state): State<ApiState>,
     Path(id): Path<i64>,
 ) -> Result<Json<AdminDetail>, ApiError> {
-    let admin = state
-        .store
-        .admin_by_id(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("admin"))?;
+    let admin = state.admin(id).await?;
     Ok(Json(AdminDetail {
         admin: AdminView::from(&admin),
         player_links: state.store.player_links(id).await?,
@@ -215,11 +211,7 @@ pub(super) async fn update_admin(
     if req.disabled == Some(true) {
         state.store.revoke_all_sessions(id, now_ms()).await?;
     }
-    let admin = state
-        .store
-        .admin_by_id(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("admin"))?;
+    let admin = state.admin(id).await?;
     let entry = ApiState::entry(&caller, "admin.update", format!("admin:{}", admin.name))
         .params(serde_json::json!({ "role": req.role, "disabled": req.disabled }));
     state.audit(entry).await?;
@@ -243,11 +235,7 @@ pub(super) async fn unlock_admin(
     Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    let admin = state
-        .store
-        .admin_by_id(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("admin"))?;
+    let admin = state.admin(id).await?;
     state.store.set_login_failures(id, 0, None, None).await?;
     state
         .audit(ApiState::entry(
@@ -278,11 +266,7 @@ pub(super) async fn list_links(
     State(state): State<ApiState>,
     Path(id): Path<i64>,
 ) -> Result<Json<Vec<i64>>, ApiError> {
-    state
-        .store
-        .admin_by_id(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("admin"))?;
+    state.admin(id).await?;
     Ok(Json(state.store.player_links(id).await?))
 }
 
@@ -305,11 +289,7 @@ pub(super) async fn add_link(
             "account ids are not negative",
         ));
     }
-    let admin = state
-        .store
-        .admin_by_id(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("admin"))?;
+    let admin = state.admin(id).await?;
     state
         .store
         .link_player(id, req.account_id, now_ms())

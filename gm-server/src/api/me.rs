@@ -37,11 +37,7 @@ pub(super) async fn me(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<MeResponse>, ApiError> {
-    let admin = state
-        .store
-        .admin_by_id(caller.admin_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("admin"))?;
+    let admin = state.admin(caller.admin_id).await?;
     Ok(Json(MeResponse {
         admin: AdminView::from(&admin),
         role: caller.role,
@@ -306,11 +302,7 @@ pub(super) async fn begin_totp(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<TotpEnrollment>, ApiError> {
-    let admin = state
-        .store
-        .admin_by_id(caller.admin_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("admin"))?;
+    let admin = state.admin(caller.admin_id).await?;
     if admin.totp_secret.is_some() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -347,11 +339,7 @@ pub(super) async fn confirm_totp(
     Extension(caller): Extension<Caller>,
     Json(req): Json<TotpConfirm>,
 ) -> Result<StatusCode, ApiError> {
-    let admin = state
-        .store
-        .admin_by_id(caller.admin_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("admin"))?;
+    let admin = state.admin(caller.admin_id).await?;
     let Some(pending) = admin.totp_pending_secret else {
         return Err(ApiError::bad_request(
             "no_enrollment",

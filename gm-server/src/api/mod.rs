@@ -48,6 +48,14 @@ impl ApiState {
         self.gateway.audit(entry).await
     }
 
+    /// The admin with row id `id`, or a 404 in the API's error shape.
+    pub async fn admin(&self, id: i64) -> Result<crate::store::AdminRecord, ApiError> {
+        self.store
+            .admin_by_id(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("admin"))
+    }
+
     /// An audit entry for an action by `caller`.
     pub fn entry(caller: &Caller, action: &str, target: impl Into<String>) -> NewAuditEntry {
         NewAuditEntry::new(caller.name.clone(), caller.via, action)

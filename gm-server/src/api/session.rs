@@ -97,11 +97,7 @@ pub(super) async fn change_password(
     Extension(caller): Extension<Caller>,
     Json(req): Json<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
-    let admin = state
-        .store
-        .admin_by_id(caller.admin_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("admin"))?;
+    let admin = state.admin(caller.admin_id).await?;
     secret::check_password_policy(&req.new_password)
         .map_err(|m| ApiError::bad_request("weak_password", m))?;
     if req.new_password == req.current_password {
