@@ -28,6 +28,10 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+/// How much of the SQLite file each connection maps into memory (address space, shared
+/// with the OS page cache; not memory of its own).
+const SQLITE_MMAP_BYTES: u64 = 1 << 30;
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -168,9 +172,15 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Reads through a memory map skip a copy per page from the OS page cache, which
+            // showed in deep audit pages. (A bigger page cache on top made no difference.)
+            .pragma("mmap_size", SQLITE_MMAP_BYTES.to_string());
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
+            // A ping before every acquire is a round trip to the connection's worker thread
+            // that can only fail if the file vanished, which the query itself reports.
+            .test_before_acquire(false)
             .connect_with(opts)
             .await?;
         Ok(Store::from_pool(Pool::Sqlite(pool)))
