@@ -157,17 +157,32 @@ impl RunningServer {
         .into_make_service_with_connect_info::<SocketAddr>();
         let http_handle = axum_server::Handle::new();
         let handle = http_handle.clone();
+        // Without TCP_NODELAY, a response written in two segments waits for the client's
+        // (possibly delayed) ACK of the first.
+        use axum_server::accept::NoDelayAcceptor;
         let http_task = tokio::spawn(async move {
             let served = match https {
                 Some(tls) => {
                     let tls = axum_server::tls_rustls::RustlsConfig::from_config(tls);
                     match axum_server::from_tcp_rustls(listener, tls) {
-                        Ok(server) => server.handle(handle).serve(app).await,
+                        Ok(server) => {
+                            server
+                                .map(|tls| tls.acceptor(NoDelayAcceptor::new()))
+                                .handle(handle)
+                                .serve(app)
+                                .await
+                        }
                         Err(e) => Err(e),
                     }
                 }
                 None => match axum_server::from_tcp(listener) {
-                    Ok(server) => server.handle(handle).serve(app).await,
+                    Ok(server) => {
+                        server
+                            .acceptor(NoDelayAcceptor::new())
+                            .handle(handle)
+                            .serve(app)
+                            .await
+                    }
                     Err(e) => Err(e),
                 },
             };

@@ -379,3 +379,71 @@ async fn audit_chain_survives_two_writers_on_one_sqlite_file() {
     let report = server.verify_audit().await.unwrap();
     assert_eq!((report.checked, report.first_broken), (10, None));
 }
+
+/// While another connection holds SQLite's write lock, an append does not fail and does not
+/// block the async runtime: it waits for the lock off the runtime and lands once the lock is
+/// released, still on the chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_append_waits_out_another_writer() {
+    use gm_server::audit::{NewAuditEntry, Via};
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(None, dir.path(), 2).await.unwrap();
+    // The first append goes through the pool; later ones through the inline connection.
+    for i in 0..3 {
+        let e = NewAuditEntry::new(format!("before{i}"), Via::Cli, "test");
+        store.append_audit(&e, i).await.unwrap();
+    }
+    let url = format!("sqlite://{}", dir.path().join("gm.db").display());
+    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let appending = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let e = NewAuditEntry::new("during", Via::Cli, "test");
+            store.append_audit(&e, 10).await
+        })
+    };
+    // The runtime keeps running other tasks while the append waits.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        !appending.is_finished(),
+        "the append cannot land while the lock is held"
+    );
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    let record = appending.await.unwrap().unwrap();
+    assert_eq!(record.actor, "during");
+    let e = NewAuditEntry::new("after", Via::Cli, "test");
+    store.append_audit(&e, 11).await.unwrap();
+    let report = store.verify_audit().await.unwrap();
+    assert_eq!((report.checked, report.first_broken), (5, None));
+}
+
+/// A token revoked through the pool is refused by the next lookup, which runs on the
+/// calling thread through a connection of its own.
+#[tokio::test]
+async fn revoked_token_is_refused_by_the_next_lookup() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(None, dir.path(), 2).await.unwrap();
+    let admin = store
+        .create_admin("ana", "admin", "x", false, 0)
+        .await
+        .unwrap();
+    let token = store
+        .create_token(admin.id, "ci", "viewer", "hash-1", "gmt_1", 0, i64::MAX)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let (t, owner) = store
+            .active_token_owner("hash-1", 1)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((t.id, owner.name.as_str()), (token.id, "ana"));
+    }
+    assert!(store.revoke_token(token.id, admin.id, 2).await.unwrap());
+    assert_eq!(store.active_token_owner("hash-1", 3).await.unwrap(), None);
+}

@@ -108,6 +108,40 @@ macro_rules! session_columns {
     };
 }
 
+/// A token and its owner from a row of the joined query in [`Store::active_token_owner`],
+/// through `$row.$get("column")?`: one field list for sqlx and rusqlite rows.
+macro_rules! token_owner {
+    ($row:ident, $get:ident) => {
+        (
+            TokenRecord {
+                id: $row.$get("id")?,
+                admin_id: $row.$get("admin_id")?,
+                name: $row.$get("name")?,
+                role: $row.$get("role")?,
+                hint: $row.$get("hint")?,
+                created_at_ms: $row.$get("created_at_ms")?,
+                expires_at_ms: $row.$get("expires_at_ms")?,
+                revoked_at_ms: $row.$get("revoked_at_ms")?,
+                last_used_at_ms: $row.$get("last_used_at_ms")?,
+            },
+            AdminRecord {
+                id: $row.$get("a_id")?,
+                name: $row.$get("a_name")?,
+                role: $row.$get("a_role")?,
+                password_hash: $row.$get("password_hash")?,
+                must_change_password: $row.$get("must_change_password")?,
+                totp_secret: $row.$get("totp_secret")?,
+                totp_pending_secret: $row.$get("totp_pending_secret")?,
+                disabled: $row.$get("disabled")?,
+                failed_logins: $row.$get("failed_logins")?,
+                last_failed_at_ms: $row.$get("last_failed_at_ms")?,
+                locked_until_ms: $row.$get("locked_until_ms")?,
+                created_at_ms: $row.$get("a_created_at_ms")?,
+            },
+        )
+    };
+}
+
 macro_rules! token_columns {
     () => {
         "id, admin_id, name, role, hint, created_at_ms, expires_at_ms, revoked_at_ms, \
@@ -451,6 +485,19 @@ impl Store {
                    FROM api_tokens t JOIN admins a ON a.id = t.admin_id \
                    WHERE t.token_hash = $1 AND t.revoked_at_ms IS NULL \
                    AND t.expires_at_ms > $2 AND a.disabled = FALSE";
+        if let Some(inline) = &self.inline {
+            let found = inline.read(|conn| {
+                let mut stmt = conn.prepare_cached(sql)?;
+                let mut rows = stmt.query(rusqlite::params![token_hash, now_ms])?;
+                match rows.next()? {
+                    Some(r) => Ok(Some(token_owner!(r, get))),
+                    None => Ok(None),
+                }
+            });
+            if let Some(found) = found {
+                return Ok(found);
+            }
+        }
         let row = on_pool!(self, pool => {
             let row = sqlx::query(sql)
                 .bind(token_hash)
@@ -586,30 +633,5 @@ where
     Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
-    let token = TokenRecord {
-        id: r.try_get("id")?,
-        admin_id: r.try_get("admin_id")?,
-        name: r.try_get("name")?,
-        role: r.try_get("role")?,
-        hint: r.try_get("hint")?,
-        created_at_ms: r.try_get("created_at_ms")?,
-        expires_at_ms: r.try_get("expires_at_ms")?,
-        revoked_at_ms: r.try_get("revoked_at_ms")?,
-        last_used_at_ms: r.try_get("last_used_at_ms")?,
-    };
-    let admin = AdminRecord {
-        id: r.try_get("a_id")?,
-        name: r.try_get("a_name")?,
-        role: r.try_get("a_role")?,
-        password_hash: r.try_get("password_hash")?,
-        must_change_password: r.try_get("must_change_password")?,
-        totp_secret: r.try_get("totp_secret")?,
-        totp_pending_secret: r.try_get("totp_pending_secret")?,
-        disabled: r.try_get("disabled")?,
-        failed_logins: r.try_get("failed_logins")?,
-        last_failed_at_ms: r.try_get("last_failed_at_ms")?,
-        locked_until_ms: r.try_get("locked_until_ms")?,
-        created_at_ms: r.try_get("a_created_at_ms")?,
-    };
-    Ok((token, admin))
+    Ok(token_owner!(r, try_get))
 }

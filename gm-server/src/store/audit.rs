@@ -20,96 +20,35 @@ impl Store {
         now_ms: i64,
     ) -> Result<AuditRecord, StoreError> {
         let params = entry.params.to_string();
-        let mut last_hash = self.audit_lock.lock().await;
-        // SQLite fast path: one statement that inserts only if the chain still ends where this
-        // process last left it (another process, such as the CLI, may have appended since).
-        if let (Pool::Sqlite(pool), Some(prev)) = (&self.pool, last_hash.as_ref()) {
-            let hash = entry_hash(
-                prev,
-                now_ms,
-                &entry.actor,
-                &entry.actor_role,
-                entry.via.as_str(),
-                &entry.source,
-                &entry.action,
-                &entry.target,
-                &params,
-                &entry.result,
-            );
-            let sql = concat!(
-                "INSERT INTO audit_log (at_ms, actor, actor_role, via, source, action, target, ",
-                "params, result, prev_hash, hash) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 ",
-                "WHERE COALESCE((SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1), $12) = $10 ",
-                "RETURNING ",
-                audit_columns!()
-            );
-            let inserted = sqlx::query_as::<_, AuditRecord>(sql)
-                .bind(now_ms)
-                .bind(&entry.actor)
-                .bind(&entry.actor_role)
-                .bind(entry.via.as_str())
-                .bind(&entry.source)
-                .bind(&entry.action)
-                .bind(&entry.target)
-                .bind(&params)
-                .bind(&entry.result)
-                .bind(prev)
-                .bind(&hash)
-                .bind(GENESIS)
-                .fetch_optional(pool)
-                .await?;
-            if let Some(record) = inserted {
-                *last_hash = Some(record.hash.clone());
-                return Ok(record);
+        let mut tail = self.audit_tail.lock().await;
+        let tail = &mut *tail;
+        let record = match &self.pool {
+            Pool::Sqlite(pool) => {
+                let inline = self
+                    .inline
+                    .as_ref()
+                    .and_then(|inline| append_inline(inline, tail, entry, &params, now_ms));
+                match inline {
+                    Some(record) => {
+                        tail.since_checkpoint += 1;
+                        if tail.since_checkpoint >= super::inline::CHECKPOINT_EVERY {
+                            tail.since_checkpoint = 0;
+                            let pool = pool.clone();
+                            tokio::spawn(async move {
+                                let sql = "PRAGMA wal_checkpoint(PASSIVE)";
+                                if let Err(e) = sqlx::query(sql).execute(&pool).await {
+                                    tracing::warn!("WAL checkpoint failed: {e}");
+                                }
+                            });
+                        }
+                        record
+                    }
+                    None => append_sqlite_pool(pool, entry, &params, now_ms).await?,
+                }
             }
-        }
-        let last = "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1";
-        let insert = concat!(
-            "INSERT INTO audit_log (at_ms, actor, actor_role, via, source, action, target, ",
-            "params, result, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ",
-            "RETURNING ",
-            audit_columns!()
-        );
-        let record = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            if matches!(self.pool, Pool::Postgres(_)) {
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(AUDIT_LOCK_KEY)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let prev: Option<String> = sqlx::query_scalar(last).fetch_optional(&mut *tx).await?;
-            let prev = prev.unwrap_or_else(|| GENESIS.to_string());
-            let hash = entry_hash(
-                &prev,
-                now_ms,
-                &entry.actor,
-                &entry.actor_role,
-                entry.via.as_str(),
-                &entry.source,
-                &entry.action,
-                &entry.target,
-                &params,
-                &entry.result,
-            );
-            let record = sqlx::query_as::<_, AuditRecord>(insert)
-                .bind(now_ms)
-                .bind(&entry.actor)
-                .bind(&entry.actor_role)
-                .bind(entry.via.as_str())
-                .bind(&entry.source)
-                .bind(&entry.action)
-                .bind(&entry.target)
-                .bind(&params)
-                .bind(&entry.result)
-                .bind(&prev)
-                .bind(&hash)
-                .fetch_one(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            record
-        });
-        *last_hash = Some(record.hash.clone());
+            Pool::Postgres(pool) => append_postgres(pool, entry, &params, now_ms).await?,
+        };
+        tail.last_hash = Some(record.hash.clone());
         Ok(record)
     }
 
@@ -185,4 +124,160 @@ impl Store {
             checked += batch.len() as u64;
         }
     }
+}
+
+const INSERT_AUDIT: &str = concat!(
+    "INSERT INTO audit_log (at_ms, actor, actor_role, via, source, action, target, ",
+    "params, result, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ",
+    "RETURNING ",
+    audit_columns!()
+);
+
+const LAST_AUDIT_HASH: &str = "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1";
+
+fn hash_entry(prev: &str, entry: &NewAuditEntry, params: &str, now_ms: i64) -> String {
+    entry_hash(
+        prev,
+        now_ms,
+        &entry.actor,
+        &entry.actor_role,
+        entry.via.as_str(),
+        &entry.source,
+        &entry.action,
+        &entry.target,
+        params,
+        &entry.result,
+    )
+}
+
+/// Binds an entry's columns in `INSERT_AUDIT` order, from `at_ms` to `hash`.
+macro_rules! bind_entry {
+    ($query:expr, $entry:expr, $params:expr, $now_ms:expr, $prev:expr, $hash:expr) => {
+        $query
+            .bind($now_ms)
+            .bind(&$entry.actor)
+            .bind(&$entry.actor_role)
+            .bind($entry.via.as_str())
+            .bind(&$entry.source)
+            .bind(&$entry.action)
+            .bind(&$entry.target)
+            .bind($params)
+            .bind(&$entry.result)
+            .bind($prev)
+            .bind($hash)
+    };
+}
+
+/// The SQLite fast path, on this thread: one statement that inserts only if the chain still
+/// ends where this process last left it. `None` sends the caller to the pool: first append,
+/// another process (such as the CLI) appended since, SQLite was busy, or it failed.
+fn append_inline(
+    inline: &super::inline::InlineSqlite,
+    tail: &mut super::AuditTail,
+    entry: &NewAuditEntry,
+    params: &str,
+    now_ms: i64,
+) -> Option<AuditRecord> {
+    let prev = tail.last_hash.as_deref()?;
+    if tail.writer.is_none() {
+        tail.writer = inline
+            .open()
+            .map_err(|e| tracing::debug!("inline SQLite writer: {e}"))
+            .ok();
+    }
+    let conn = tail.writer.as_ref()?;
+    let hash = hash_entry(prev, entry, params, now_ms);
+    let sql = concat!(
+        "INSERT INTO audit_log (at_ms, actor, actor_role, via, source, action, target, ",
+        "params, result, prev_hash, hash) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 ",
+        "WHERE COALESCE((SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1), $12) = $10 ",
+        "RETURNING ",
+        audit_columns!()
+    );
+    let inserted = conn.prepare_cached(sql).and_then(|mut stmt| {
+        let mut rows = stmt.query(rusqlite::params![
+            now_ms,
+            entry.actor,
+            entry.actor_role,
+            entry.via.as_str(),
+            entry.source,
+            entry.action,
+            entry.target,
+            params,
+            entry.result,
+            prev,
+            hash,
+            GENESIS,
+        ])?;
+        rows.next()?.map(super::inline::audit_record).transpose()
+    });
+    match inserted {
+        Ok(record) => record,
+        Err(e) => {
+            if !super::inline::is_busy(&e) {
+                tracing::debug!("inline audit append failed, using the pool: {e}");
+                tail.writer = None;
+            }
+            None
+        }
+    }
+}
+
+/// Appends through the pool, reading the chain's end inside the transaction. `BEGIN
+/// IMMEDIATE`, so no other process can append between the read and the write.
+async fn append_sqlite_pool(
+    pool: &sqlx::SqlitePool,
+    entry: &NewAuditEntry,
+    params: &str,
+    now_ms: i64,
+) -> Result<AuditRecord, StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let prev: Option<String> = sqlx::query_scalar(LAST_AUDIT_HASH)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let prev = prev.unwrap_or_else(|| GENESIS.to_string());
+    let hash = hash_entry(&prev, entry, params, now_ms);
+    let record = bind_entry!(
+        sqlx::query_as::<_, AuditRecord>(INSERT_AUDIT),
+        entry,
+        params,
+        now_ms,
+        &prev,
+        &hash
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(record)
+}
+
+async fn append_postgres(
+    pool: &sqlx::PgPool,
+    entry: &NewAuditEntry,
+    params: &str,
+    now_ms: i64,
+) -> Result<AuditRecord, StoreError> {
+    let mut tx = pool.begin().await?;
+    // Serializes appends across gm-server instances sharing the database.
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(AUDIT_LOCK_KEY)
+        .execute(&mut *tx)
+        .await?;
+    let prev: Option<String> = sqlx::query_scalar(LAST_AUDIT_HASH)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let prev = prev.unwrap_or_else(|| GENESIS.to_string());
+    let hash = hash_entry(&prev, entry, params, now_ms);
+    let record = bind_entry!(
+        sqlx::query_as::<_, AuditRecord>(INSERT_AUDIT),
+        entry,
+        params,
+        now_ms,
+        &prev,
+        &hash
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(record)
 }
