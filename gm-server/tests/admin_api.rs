@@ -840,6 +840,60 @@ async fn live_events_are_filtered_by_role() {
     game.shutdown();
 }
 
+/// An open event stream ends soon after its token is revoked (and a stream whose token
+/// stays valid does not).
+#[tokio::test]
+async fn event_streams_end_when_their_token_is_revoked() {
+    let t = server_without_totp().await;
+    let viewer = t.create_admin("vic", Role::Viewer, PASSWORD).await;
+    let (doomed, kept) = (
+        t.create_token(viewer, Role::Viewer).await,
+        t.create_token(viewer, Role::Viewer).await,
+    );
+    let http = t.http();
+    let open = |token: String| {
+        let (http, url) = (http.clone(), t.url("/api/v1/events"));
+        async move { http.get(url).bearer_auth(token).send().await.unwrap() }
+    };
+    let (mut d, mut k) = (open(doomed.clone()).await, open(kept.clone()).await);
+    assert_eq!(d.status(), StatusCode::OK);
+    let doomed_id = t
+        .server
+        .store()
+        .token_by_hash(&gm_server::auth::secret::token_hash(&doomed))
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let resp = http
+        .delete(t.url(&format!("/api/v1/me/tokens/{doomed_id}")))
+        .bearer_auth(&kept)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let revoked_at = tokio::time::Instant::now();
+    let mut text = String::new();
+    loop {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), d.chunk())
+            .await
+            .expect("the revoked stream ends within its recheck interval")
+            .unwrap();
+        match chunk {
+            Some(c) => text.push_str(&String::from_utf8_lossy(&c)),
+            None => break,
+        }
+    }
+    assert!(text.contains("event: revoked"), "{text}");
+    assert!(revoked_at.elapsed() < Duration::from_secs(3));
+    // The other stream is still open: nothing ends it within two recheck intervals.
+    let still_open = tokio::time::timeout(Duration::from_millis(2_500), k.chunk()).await;
+    assert!(
+        still_open.is_err() || matches!(still_open, Ok(Ok(Some(_)))),
+        "a stream with a valid token must stay open: {still_open:?}"
+    );
+}
+
 #[tokio::test]
 async fn sessions_end_after_idle_time_and_absolute_lifetime() {
     let t = server_without_totp().await;

@@ -4,14 +4,15 @@ use std::convert::Infallible;
 
 use axum::Extension;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::Serialize;
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::BroadcastStream;
+use tokio::sync::broadcast;
 
 use super::{ApiError, ApiState, ErrorBody, Json};
-use crate::auth::{Caller, RolePermissions};
+use crate::auth::{self, Caller, RolePermissions};
+use crate::events::LiveEvent;
 
 /// A connected game server.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -57,29 +58,102 @@ pub(super) async fn list_servers(
     ))
 }
 
+/// How often an open event stream checks that its credentials still hold.
+const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Live events as Server-Sent Events, only those the caller's role may see. Each event's
 /// `event:` field is its kind (`game_server.connected`, `audit.appended`, …) and its data a
-/// JSON object; `lagged` says how many were skipped when the client fell behind.
+/// JSON object; `lagged` says how many were skipped when the client fell behind. The stream
+/// checks its credentials every second: once the token or session is revoked or expired, or
+/// the role changed, it sends `revoked` and ends (reconnect to continue with the new role).
 #[utoipa::path(get, path = "/api/v1/events", tag = "fleet",
     responses((status = 200, description = "text/event-stream of live events", content_type = "text/event-stream"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(super) async fn events(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let role = caller.role;
-    let stream =
-        BroadcastStream::new(state.events.subscribe()).filter_map(move |item| match item {
-            Ok(ev) if ev.permission.is_none_or(|p| role.allows(p)) => Some(Ok(Event::default()
-                .event(ev.kind.clone())
-                .json_data(serde_json::json!({ "at_ms": ev.at_ms, "data": ev.data }))
-                .unwrap_or_default())),
-            Ok(_) => None,
-            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
-                Some(Ok(Event::default()
-                    .event("lagged")
-                    .data(format!("{{\"skipped\":{n}}}"))))
-            }
-        });
+    let mut recheck = tokio::time::interval(RECHECK_EVERY);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let live = LiveStream {
+        rx: state.events.subscribe(),
+        recheck,
+        state,
+        headers,
+        caller,
+        ended: false,
+    };
+    let stream = futures_util::stream::unfold(live, |mut live| async move {
+        let event = live.next().await?;
+        Some((Ok(event), live))
+    });
     Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// One caller's event stream.
+struct LiveStream {
+    rx: broadcast::Receiver<LiveEvent>,
+    recheck: tokio::time::Interval,
+    state: ApiState,
+    /// The credentials of the request that opened the stream.
+    headers: HeaderMap,
+    caller: Caller,
+    ended: bool,
+}
+
+impl LiveStream {
+    /// The next event to send, or `None` when the stream is over.
+    async fn next(&mut self) -> Option<Event> {
+        if self.ended {
+            return None;
+        }
+        loop {
+            tokio::select! {
+                received = self.rx.recv() => match received {
+                    Ok(ev) if ev.permission.is_none_or(|p| self.caller.role.allows(p)) => {
+                        return Some(
+                            Event::default()
+                                .event(ev.kind.clone())
+                                .json_data(serde_json::json!({ "at_ms": ev.at_ms, "data": ev.data }))
+                                .unwrap_or_default(),
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        return Some(Event::default().event("lagged").data(format!("{{\"skipped\":{n}}}")));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+                _ = self.recheck.tick() => {
+                    if !self.still_allowed().await {
+                        self.ended = true;
+                        return Some(Event::default().event("revoked").data(
+                            "{\"message\":\"these credentials were revoked, expired or changed role\"}",
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn still_allowed(&self) -> bool {
+        let now = auth::recheck(
+            &self.state.store,
+            &self.state.auth,
+            &self.headers,
+            self.caller.source.clone(),
+        )
+        .await;
+        match now {
+            Ok(Some(c)) => c.role == self.caller.role && c.restriction.is_none(),
+            Ok(None) => false,
+            Err(auth::AuthError::Store(e)) => {
+                // A store hiccup is not a revocation; the next check decides.
+                tracing::warn!("event stream could not recheck its credentials: {e}");
+                true
+            }
+            Err(_) => false,
+        }
+    }
 }

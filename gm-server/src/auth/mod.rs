@@ -105,6 +105,29 @@ pub async fn authenticate(
     headers: &HeaderMap,
     source: String,
 ) -> Result<Option<Caller>, AuthError> {
+    resolve(store, auth, method, headers, source, true).await
+}
+
+/// Checks again, for a long-lived response such as the event stream, who the credentials of
+/// an earlier request belong to now: the same rules as [`authenticate`], but without marking
+/// the session or token used (an open stream is not activity that keeps a session alive).
+pub async fn recheck(
+    store: &Store,
+    auth: &Arc<AuthState>,
+    headers: &HeaderMap,
+    source: String,
+) -> Result<Option<Caller>, AuthError> {
+    resolve(store, auth, &Method::GET, headers, source, false).await
+}
+
+async fn resolve(
+    store: &Store,
+    auth: &Arc<AuthState>,
+    method: &Method,
+    headers: &HeaderMap,
+    source: String,
+    touch: bool,
+) -> Result<Option<Caller>, AuthError> {
     let now = now_ms();
     if let Some(value) = headers.get(axum::http::header::AUTHORIZATION) {
         let token = value
@@ -117,7 +140,7 @@ pub async fn authenticate(
             .active_token_owner(&secret::token_hash(token), now)
             .await?
             .ok_or(AuthError::BadToken)?;
-        if record.last_used_at_ms.is_none_or(|t| now - t > 60_000) {
+        if touch && record.last_used_at_ms.is_none_or(|t| now - t > 60_000) {
             store.touch_token(record.id, now).await?;
         }
         let token_role: Role = record.role.parse().unwrap_or(Role::Viewer);
@@ -161,7 +184,7 @@ pub async fn authenticate(
             });
         }
     }
-    if now - session.last_seen_ms > 30_000 {
+    if touch && now - session.last_seen_ms > 30_000 {
         store.touch_session(session.id, now).await?;
     }
     let role = role_of(&admin);
