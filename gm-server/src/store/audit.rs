@@ -22,31 +22,26 @@ impl Store {
         let params = entry.params.to_string();
         let mut tail = self.audit_tail.lock().await;
         let tail = &mut *tail;
-        let record = match &self.pool {
-            Pool::Sqlite(pool) => {
-                let inline = self
-                    .inline
-                    .as_ref()
-                    .and_then(|inline| append_inline(inline, tail, entry, &params, now_ms));
-                match inline {
-                    Some(record) => {
-                        tail.since_checkpoint += 1;
-                        if tail.since_checkpoint >= super::inline::CHECKPOINT_EVERY {
-                            tail.since_checkpoint = 0;
-                            let pool = pool.clone();
-                            tokio::spawn(async move {
-                                let sql = "PRAGMA wal_checkpoint(PASSIVE)";
-                                if let Err(e) = sqlx::query(sql).execute(&pool).await {
-                                    tracing::warn!("WAL checkpoint failed: {e}");
-                                }
-                            });
+        let inline = self
+            .inline
+            .as_ref()
+            .and_then(|inline| append_inline(inline, tail, entry, &params, now_ms));
+        let record = match (inline, &self.pool) {
+            (Some(record), Pool::Sqlite(pool)) => {
+                tail.since_checkpoint += 1;
+                if tail.since_checkpoint >= super::inline::CHECKPOINT_EVERY {
+                    tail.since_checkpoint = 0;
+                    let pool = pool.clone();
+                    tokio::spawn(async move {
+                        let sql = "PRAGMA wal_checkpoint(PASSIVE)";
+                        if let Err(e) = sqlx::query(sql).execute(&pool).await {
+                            tracing::warn!("WAL checkpoint failed: {e}");
                         }
-                        record
-                    }
-                    None => append_sqlite_pool(pool, entry, &params, now_ms).await?,
+                    });
                 }
+                record
             }
-            Pool::Postgres(pool) => append_postgres(pool, entry, &params, now_ms).await?,
+            _ => append_pooled(&self.pool, entry, &params, now_ms).await?,
         };
         tail.last_hash = Some(record.hash.clone());
         Ok(record)
@@ -223,61 +218,51 @@ fn append_inline(
     }
 }
 
-/// Appends through the pool, reading the chain's end inside the transaction. `BEGIN
-/// IMMEDIATE`, so no other process can append between the read and the write.
-async fn append_sqlite_pool(
-    pool: &sqlx::SqlitePool,
-    entry: &NewAuditEntry,
-    params: &str,
-    now_ms: i64,
-) -> Result<AuditRecord, StoreError> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let prev: Option<String> = sqlx::query_scalar(LAST_AUDIT_HASH)
-        .fetch_optional(&mut *tx)
+/// Reads the chain's end inside the open transaction `$tx`, appends after it and commits.
+macro_rules! append_in_tx {
+    ($tx:ident, $entry:expr, $params:expr, $now_ms:expr) => {{
+        let prev: Option<String> = sqlx::query_scalar(LAST_AUDIT_HASH)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        let prev = prev.unwrap_or_else(|| GENESIS.to_string());
+        let hash = hash_entry(&prev, $entry, $params, $now_ms);
+        let record = bind_entry!(
+            sqlx::query_as::<_, AuditRecord>(INSERT_AUDIT),
+            $entry,
+            $params,
+            $now_ms,
+            &prev,
+            &hash
+        )
+        .fetch_one(&mut *$tx)
         .await?;
-    let prev = prev.unwrap_or_else(|| GENESIS.to_string());
-    let hash = hash_entry(&prev, entry, params, now_ms);
-    let record = bind_entry!(
-        sqlx::query_as::<_, AuditRecord>(INSERT_AUDIT),
-        entry,
-        params,
-        now_ms,
-        &prev,
-        &hash
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(record)
+        $tx.commit().await?;
+        record
+    }};
 }
 
-async fn append_postgres(
-    pool: &sqlx::PgPool,
+/// Appends through the pool, reading the chain's end inside the transaction.
+async fn append_pooled(
+    pool: &Pool,
     entry: &NewAuditEntry,
     params: &str,
     now_ms: i64,
 ) -> Result<AuditRecord, StoreError> {
-    let mut tx = pool.begin().await?;
-    // Serializes appends across gm-server instances sharing the database.
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(AUDIT_LOCK_KEY)
-        .execute(&mut *tx)
-        .await?;
-    let prev: Option<String> = sqlx::query_scalar(LAST_AUDIT_HASH)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let prev = prev.unwrap_or_else(|| GENESIS.to_string());
-    let hash = hash_entry(&prev, entry, params, now_ms);
-    let record = bind_entry!(
-        sqlx::query_as::<_, AuditRecord>(INSERT_AUDIT),
-        entry,
-        params,
-        now_ms,
-        &prev,
-        &hash
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(record)
+    Ok(match pool {
+        Pool::Sqlite(pool) => {
+            // `BEGIN IMMEDIATE`, so no other process can append between the read and the
+            // write.
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            append_in_tx!(tx, entry, params, now_ms)
+        }
+        Pool::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            // Serializes appends across gm-server instances sharing the database.
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(AUDIT_LOCK_KEY)
+                .execute(&mut *tx)
+                .await?;
+            append_in_tx!(tx, entry, params, now_ms)
+        }
+    })
 }
