@@ -407,3 +407,31 @@ fn registration_refuses_clashes_and_malformed_specs() {
         .arg(Arg::word("b"));
     assert!(r.register(required_after_optional).is_err());
 }
+
+/// gm-server's `/announce` takes `here`, `fleet` or one game server's id.
+#[test]
+fn announce_scope_is_here_fleet_or_a_server_id() {
+    let mut r = Registry::new();
+    for s in gm_proto::command::builtins() {
+        r.register(s).unwrap();
+    }
+    let scope = |line: &str| -> Result<String, String> {
+        r.parse(line, GM)
+            .map(|c| format!("{:?}", c.get("scope").unwrap()))
+            .map_err(|e| e.to_string())
+    };
+    assert_eq!(scope("/announce FLEET hi"), Ok("Choice(\"fleet\")".into()));
+    assert_eq!(scope("/announce here hi"), Ok("Choice(\"here\")".into()));
+    assert_eq!(
+        scope("/announce eu-1.b_2 hi"),
+        Ok("Text(\"eu-1.b_2\")".into())
+    );
+    assert_eq!(
+        scope("/announce eu/1 hi"),
+        Err("<scope>: \"eu/1\" is not here, fleet or a game server id (1 to 64 of A-Z a-z 0-9 . _ -). \
+             Usage: /announce <here|fleet|server-id> <message…>"
+            .into())
+    );
+    assert_eq!(r.complete("/announce f", GM, &[]), ["/announce fleet"]);
+    assert_eq!(r.complete("/announce ", GM, &[]).len(), 2);
+}

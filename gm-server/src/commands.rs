@@ -168,10 +168,19 @@ async fn run(
                     None => {
                         return err(
                             CommandErrorCode::BadArguments,
-                            "\"here\" only means something in game; use /announce fleet",
+                            "\"here\" only means something in game; use /announce fleet or /announce <server-id>",
                         );
                     }
                 },
+                Some(ArgValue::Text(id)) => {
+                    if !gateway.is_connected(id) {
+                        return err(
+                            CommandErrorCode::Failed,
+                            format!("game server {id} is not connected (/who lists the fleet)"),
+                        );
+                    }
+                    vec![id.clone()]
+                }
                 _ => gateway
                     .connected()
                     .into_iter()

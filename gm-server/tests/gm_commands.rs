@@ -196,6 +196,41 @@ async fn kick_typed_in_game_through_the_api_and_denied_without_a_role() {
         .await
         .unwrap();
     assert_eq!(whois["text"], "Gina (#5001) is online on game-a", "{whois}");
+    // /announce to one named game server reaches that one only; an unknown one is an error.
+    let announce = tokio::spawn({
+        let req = http
+            .post(t.url("/api/v1/commands"))
+            .bearer_auth(&token)
+            .json(&json!({ "line": "/announce game-b maintenance on B" }));
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    });
+    tick_until(
+        &mut [&mut a, &mut b],
+        "game B shows the announcement",
+        |g| chat_has(g[1], "[gina] maintenance on B"),
+    )
+    .await;
+    let announced = announce.await.unwrap();
+    assert_eq!(
+        announced["text"], "announced on 1 of 1 game servers",
+        "{announced}"
+    );
+    assert!(!chat_has(&a, "maintenance on B"));
+    let nowhere: Value = http
+        .post(t.url("/api/v1/commands"))
+        .bearer_auth(&token)
+        .json(&json!({ "line": "/announce game-z hello" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(nowhere["ok"], false, "{nowhere}");
+    assert_eq!(
+        nowhere["text"], "game server game-z is not connected (/who lists the fleet)",
+        "{nowhere}"
+    );
     // And through the CLI, with the same token.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_gm-server"))
         .arg("--data-dir")

@@ -49,9 +49,9 @@ pub fn builtins() -> Vec<CommandSpec> {
             .arg(Arg::text("reason").optional()),
         CommandSpec::new(
             "announce",
-            "Announce on this game server or the whole fleet",
+            "Announce on this game server (here), one game server (its id) or the whole fleet",
         )
-        .arg(Arg::choice("scope", &["here", "fleet"]))
+        .arg(Arg::server_scope("scope"))
         .arg(Arg::text("message")),
     ]
 }

@@ -257,6 +257,11 @@ impl Registry {
                 .filter(|c| c.starts_with(&lower))
                 .cloned()
                 .collect(),
+            ArgKind::ServerScope => ["here", "fleet"]
+                .iter()
+                .filter(|c| c.starts_with(&lower))
+                .map(|c| c.to_string())
+                .collect(),
             ArgKind::Duration => ["10m", "1h", "1d", "7d", "30d"]
                 .iter()
                 .filter(|d| d.starts_with(&lower))
@@ -317,7 +322,28 @@ fn parse_arg(arg: &Arg, t: &str) -> Result<ArgValue, String> {
             .find(|c| c.eq_ignore_ascii_case(t))
             .map(|c| ArgValue::Choice(c.clone()))
             .ok_or_else(|| format!("{t:?} is not one of {}", choices.join(", "))),
+        ArgKind::ServerScope => parse_server_scope(t),
         ArgKind::Word | ArgKind::Text => Ok(ArgValue::Text(t.to_string())),
+    }
+}
+
+/// `here` or `fleet` (any case) as a choice; otherwise a game server id as text: 1 to 64 of
+/// `A-Z a-z 0-9 . _ -`, like the ids game servers connect with.
+fn parse_server_scope(t: &str) -> Result<ArgValue, String> {
+    for word in ["here", "fleet"] {
+        if t.eq_ignore_ascii_case(word) {
+            return Ok(ArgValue::Choice(word.to_string()));
+        }
+    }
+    let valid = (1..=64).contains(&t.len())
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if valid {
+        Ok(ArgValue::Text(t.to_string()))
+    } else {
+        Err(format!(
+            "{t:?} is not here, fleet or a game server id (1 to 64 of A-Z a-z 0-9 . _ -)"
+        ))
     }
 }
 

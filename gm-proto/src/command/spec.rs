@@ -85,6 +85,10 @@ pub enum ArgKind {
     Word,
     /// The rest of the line, spaces included; only as the last argument.
     Text,
+    /// Where a fleet action goes: `here` (the game server it was typed on), `fleet` (every
+    /// one), or one game server's id. Parses to `Choice("here" | "fleet")` or `Text(id)`.
+    // Last, so the wire encoding of the variants before it does not change.
+    ServerScope,
 }
 
 /// One argument of a command.
@@ -135,6 +139,11 @@ impl Arg {
         )
     }
 
+    /// `here`, `fleet` or a game server's id (see [`ArgKind::ServerScope`]).
+    pub fn server_scope(name: &str) -> Arg {
+        Arg::new(name, ArgKind::ServerScope)
+    }
+
     /// One word.
     pub fn word(name: &str) -> Arg {
         Arg::new(name, ArgKind::Word)
@@ -155,6 +164,7 @@ impl Arg {
     fn usage(&self) -> String {
         let inner = match &self.kind {
             ArgKind::Choice(c) => c.join("|"),
+            ArgKind::ServerScope => "here|fleet|server-id".to_string(),
             ArgKind::Text => format!("{}…", self.name),
             _ => self.name.clone(),
         };
