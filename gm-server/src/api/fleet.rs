@@ -148,12 +148,14 @@ impl LiveStream {
         match now {
             Ok(Some(c)) => c.role == self.caller.role && c.restriction.is_none(),
             Ok(None) => false,
-            Err(auth::AuthError::Store(e)) => {
-                // A store hiccup is not a revocation; the next check decides.
-                tracing::warn!("event stream could not recheck its credentials: {e}");
-                true
+            Err(e) => {
+                // Fails closed: a stream whose credentials cannot be checked ends, and the
+                // client reconnects once the store answers again.
+                if let auth::AuthError::Store(e) = e {
+                    tracing::warn!("event stream could not recheck its credentials: {e}");
+                }
+                false
             }
-            Err(_) => false,
         }
     }
 }

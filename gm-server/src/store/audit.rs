@@ -204,7 +204,12 @@ fn append_inline(
             hash,
             GENESIS,
         ])?;
-        rows.next()?.map(super::inline::audit_record).transpose()
+        let record = rows.next()?.map(super::inline::audit_record).transpose()?;
+        // Step to the end: in autocommit mode that is where SQLite commits, and where a
+        // failed commit (disk full, I/O error) is reported. Dropping the rows instead would
+        // reset the statement and lose that error.
+        while rows.next()?.is_some() {}
+        Ok(record)
     });
     match inserted {
         Ok(record) => record,
