@@ -72,6 +72,16 @@ fn counters(c: &mut Criterion) {
             )
         })
     });
+    let ours_rec = gm_telemetry::TelemetryRecorder::default();
+    let handle = metrics::with_local_recorder(&ours_rec, || metrics::counter!("bench_total"));
+    g.bench_function("metrics_ours_handle", |b| {
+        b.iter(|| handle.increment(black_box(1)))
+    });
+    g.bench_function("metrics_ours_macro_label", |b| {
+        metrics::with_local_recorder(&ours_rec, || {
+            b.iter(|| metrics::counter!("bench_labelled_total", "server" => "eu-1").increment(1))
+        })
+    });
     let rec = prometheus();
     let handle = metrics::with_local_recorder(&rec, || metrics::counter!("bench_total"));
     g.bench_function("metrics_prometheus_handle", |b| {

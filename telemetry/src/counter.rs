@@ -26,7 +26,7 @@ pub struct Counter {
 }
 
 #[derive(Debug, Default)]
-struct CounterInner {
+pub(crate) struct CounterInner {
     shared: AtomicU64,
     /// One cell per [`LocalCounter`], each with a single writer; read when the total is.
     locals: Mutex<Vec<Arc<AtomicU64>>>,
@@ -54,6 +54,11 @@ impl Counter {
             })
     }
 
+    /// This counter as a `metrics` handle (what [`crate::TelemetryRecorder`] hands out).
+    pub(crate) fn to_metrics(&self) -> metrics::Counter {
+        metrics::Counter::from_arc(self.inner.clone())
+    }
+
     /// A handle for one thread's hot path, adding into a cell of its own (allocated here,
     /// once; its counts stay in the total after it is dropped).
     pub fn local(&self) -> LocalCounter {
@@ -63,6 +68,16 @@ impl Counter {
             cell,
             _single_writer: PhantomData,
         }
+    }
+}
+
+impl metrics::CounterFn for CounterInner {
+    fn increment(&self, value: u64) {
+        self.shared.fetch_add(value, Relaxed);
+    }
+
+    fn absolute(&self, value: u64) {
+        self.shared.fetch_max(value, Relaxed);
     }
 }
 

@@ -13,7 +13,31 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Gauge {
-    bits: Arc<AtomicU64>,
+    bits: Arc<GaugeCell>,
+}
+
+/// The value's f64 bits.
+#[derive(Debug, Default)]
+pub(crate) struct GaugeCell(AtomicU64);
+
+impl metrics::GaugeFn for GaugeCell {
+    fn increment(&self, delta: f64) {
+        add(&self.0, delta);
+    }
+
+    fn decrement(&self, delta: f64) {
+        add(&self.0, -delta);
+    }
+
+    fn set(&self, value: f64) {
+        self.0.store(value.to_bits(), Relaxed);
+    }
+}
+
+fn add(bits: &AtomicU64, delta: f64) {
+    let _ = bits.fetch_update(Relaxed, Relaxed, |b| {
+        Some((f64::from_bits(b) + delta).to_bits())
+    });
 }
 
 impl Gauge {
@@ -25,15 +49,13 @@ impl Gauge {
     /// Sets the value: one store, from any thread.
     #[inline]
     pub fn set(&self, value: f64) {
-        self.bits.store(value.to_bits(), Relaxed);
+        self.bits.0.store(value.to_bits(), Relaxed);
     }
 
     /// Adds `delta` (negative to subtract), correct under contention.
     #[inline]
     pub fn increment(&self, delta: f64) {
-        let _ = self.bits.fetch_update(Relaxed, Relaxed, |b| {
-            Some((f64::from_bits(b) + delta).to_bits())
-        });
+        add(&self.bits.0, delta);
     }
 
     /// Subtracts `delta`.
@@ -44,7 +66,12 @@ impl Gauge {
 
     /// The value now.
     pub fn get(&self) -> f64 {
-        f64::from_bits(self.bits.load(Relaxed))
+        f64::from_bits(self.bits.0.load(Relaxed))
+    }
+
+    /// This gauge as a `metrics` handle.
+    pub(crate) fn to_metrics(&self) -> metrics::Gauge {
+        metrics::Gauge::from_arc(self.bits.clone())
     }
 }
 

@@ -113,7 +113,7 @@ pub struct Histogram {
 }
 
 #[derive(Debug)]
-struct HistogramInner {
+pub(crate) struct HistogramInner {
     shared: Cells,
     locals: Mutex<Vec<Arc<Cells>>>,
 }
@@ -138,11 +138,12 @@ impl Histogram {
     /// Counts one value.
     #[inline]
     pub fn record(&self, value: f64) {
-        let cells = &self.inner.shared;
-        cells.buckets[bucket_index(value)].fetch_add(1, Relaxed);
-        let _ = cells.sum.fetch_update(Relaxed, Relaxed, |b| {
-            Some((f64::from_bits(b) + value).to_bits())
-        });
+        self.inner.record(value);
+    }
+
+    /// This histogram as a `metrics` handle.
+    pub(crate) fn to_metrics(&self) -> metrics::Histogram {
+        metrics::Histogram::from_arc(self.inner.clone())
     }
 
     /// A handle for one thread's hot path, with counts of its own (allocated here, once;
@@ -164,6 +165,23 @@ impl Histogram {
             cells.add_to(&mut snap);
         }
         snap
+    }
+}
+
+impl HistogramInner {
+    #[inline]
+    fn record(&self, value: f64) {
+        let cells = &self.shared;
+        cells.buckets[bucket_index(value)].fetch_add(1, Relaxed);
+        let _ = cells.sum.fetch_update(Relaxed, Relaxed, |b| {
+            Some((f64::from_bits(b) + value).to_bits())
+        });
+    }
+}
+
+impl metrics::HistogramFn for HistogramInner {
+    fn record(&self, value: f64) {
+        HistogramInner::record(self, value);
     }
 }
 

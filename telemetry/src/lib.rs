@@ -30,11 +30,17 @@
 //!
 //! Histogram buckets are fixed and log-linear (see [`histogram`]): snapshots from many
 //! handles or game servers merge by adding counts.
+//!
+//! Code written against the `metrics` facade records into the same handles once a
+//! [`TelemetryRecorder`] is installed; its [`Registry`] caps the number of series and lets
+//! tests read back what was recorded.
 
 mod counter;
 mod gauge;
 pub mod histogram;
+mod recorder;
 
 pub use counter::{Counter, LocalCounter};
 pub use gauge::Gauge;
 pub use histogram::{Histogram, HistogramSnapshot, LocalHistogram};
+pub use recorder::{PrehashedKey, Registry, RegistryConfig, TelemetryRecorder};
