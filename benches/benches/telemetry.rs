@@ -158,5 +158,35 @@ fn histograms(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, counters, gauges, histograms);
+fn events(c: &mut Criterion) {
+    use gm_telemetry::event::{Event, ring};
+    let mut g = c.benchmark_group("telemetry/event");
+    let (mut writer, mut reader) = ring(4096);
+    writer.set_time(1);
+    let ev = Event {
+        kind: 7,
+        tag: 1,
+        at: 0,
+        fields: [42, 1000],
+    };
+    // One emit and one read per iteration, so the ring never fills (the peer's measure too).
+    g.bench_function("ours_emit_then_read", |b| {
+        b.iter(|| {
+            writer.emit(black_box(ev));
+            reader.drain(|e| {
+                black_box(e);
+            })
+        })
+    });
+    let q = crossbeam_queue::ArrayQueue::<Event>::new(4096);
+    g.bench_function("crossbeam_array_queue_push_pop", |b| {
+        b.iter(|| {
+            let _ = q.push(black_box(ev));
+            black_box(q.pop())
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, counters, gauges, histograms, events);
 criterion_main!(benches);

@@ -31,11 +31,15 @@
 //! Histogram buckets are fixed and log-linear (see [`histogram`]): snapshots from many
 //! handles or game servers merge by adding counts.
 //!
+//! Structured events go through a bounded ring ([`event::ring`]): one writer, one reader,
+//! drop-and-count when full.
+//!
 //! Code written against the `metrics` facade records into the same handles once a
 //! [`TelemetryRecorder`] is installed; its [`Registry`] caps the number of series and lets
 //! tests read back what was recorded.
 
 mod counter;
+pub mod event;
 mod gauge;
 pub mod histogram;
 mod recorder;

@@ -3,6 +3,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
+use gm_telemetry::event::{Event, ring};
 use gm_telemetry::{Counter, Gauge, Histogram};
 
 struct Counting;
@@ -28,6 +29,7 @@ static GLOBAL: Counting = Counting;
 fn recording_does_not_allocate() {
     let (counter, gauge, histogram) = (Counter::new(), Gauge::new(), Histogram::new());
     let (local_counter, local_histogram) = (counter.local(), histogram.local());
+    let (mut events, reader) = ring(1024);
     let before = ALLOCATIONS.load(SeqCst);
     for i in 0..10_000 {
         counter.increment(1);
@@ -36,11 +38,18 @@ fn recording_does_not_allocate() {
         gauge.increment(0.5);
         histogram.record(i as f64 * 0.001);
         local_histogram.record(i as f64);
+        // Past 1,024 the ring is full: dropping and counting must not allocate either.
+        events.set_time(i);
+        events.emit(Event {
+            kind: 1,
+            ..Event::default()
+        });
     }
     let allocated = ALLOCATIONS.load(SeqCst) - before;
     assert_eq!(allocated, 0, "recording allocated {allocated} times");
     assert_eq!(counter.get(), 20_000);
     assert_eq!(histogram.snapshot().count(), 20_000);
+    assert_eq!((reader.len(), reader.dropped()), (1024, 10_000 - 1024));
     // The counter does count: reading a snapshot allocates its bucket vector.
     let before = ALLOCATIONS.load(SeqCst);
     let _ = histogram.snapshot();
