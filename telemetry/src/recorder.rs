@@ -73,13 +73,42 @@ pub struct Registry {
     inner: Arc<RegistryInner>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct RegistryInner {
+    /// Unique in the process (never reused, unlike an address), for the thread-local cache.
+    id: u64,
     config: RegistryConfig,
     counters: KeyMap<Counter>,
     gauges: KeyMap<Gauge>,
     histograms: KeyMap<Histogram>,
     overflowed: Counter,
+}
+
+impl Default for RegistryInner {
+    fn default() -> Self {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        RegistryInner {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            config: RegistryConfig::default(),
+            counters: KeyMap::default(),
+            gauges: KeyMap::default(),
+            histograms: KeyMap::default(),
+            overflowed: Counter::default(),
+        }
+    }
+}
+
+/// Slots in each thread's cache of recently used counter handles.
+const CACHE_SLOTS: usize = 64;
+
+/// A cached `metrics` counter handle: which registry, which key.
+type CachedCounter = (u64, Key, metrics::Counter);
+
+thread_local! {
+    /// Each thread's recent `counter!` lookups, direct-mapped by key hash. Series are never
+    /// removed from a registry, so an entry never goes stale; a collision just replaces it.
+    static RECENT_COUNTERS: std::cell::RefCell<[Option<CachedCounter>; CACHE_SLOTS]> =
+        const { std::cell::RefCell::new([const { None }; CACHE_SLOTS]) };
 }
 
 impl Registry {
@@ -220,8 +249,22 @@ impl Recorder for TelemetryRecorder {
     fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
 
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> metrics::Counter {
+        // `counter!` looks its handle up on every call: a thread-local cache in front of the
+        // shared map saves its read lock.
         let r = &self.registry;
-        r.series(&r.inner.counters, key, Counter::to_metrics)
+        let slot = key.get_hash() as usize % CACHE_SLOTS;
+        RECENT_COUNTERS.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            if let Some((id, cached_key, handle)) = &cache[slot]
+                && *id == r.inner.id
+                && cached_key == key
+            {
+                return handle.clone();
+            }
+            let handle = r.series(&r.inner.counters, key, Counter::to_metrics);
+            cache[slot] = Some((r.inner.id, key.clone(), handle.clone()));
+            handle
+        })
     }
 
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> metrics::Gauge {
@@ -263,6 +306,17 @@ mod tests {
         assert_eq!(r.counter_value("hits_total", &[]), None);
         assert_eq!(r.gauge_value("queue_depth", &[]), Some(2.0));
         assert_eq!(r.counters().len(), 2);
+    }
+
+    #[test]
+    fn recorders_on_one_thread_keep_their_own_series() {
+        let (a, b) = (TelemetryRecorder::default(), TelemetryRecorder::default());
+        for _ in 0..3 {
+            metrics::with_local_recorder(&a, || metrics::counter!("same_total").increment(1));
+            metrics::with_local_recorder(&b, || metrics::counter!("same_total").increment(10));
+        }
+        assert_eq!(a.registry().counter_value("same_total", &[]), Some(3));
+        assert_eq!(b.registry().counter_value("same_total", &[]), Some(30));
     }
 
     #[test]
