@@ -1,10 +1,11 @@
 //! Command round-trip latency percentiles (criterion reports means; these need p99):
 //! - gateway → game (SDK callback answers at once) → reply, over loopback QUIC;
 //! - the same started from the HTTPS admin API (`POST /api/v1/commands`, a game command
-//!   routed by player presence);
+//!   routed by player presence), beside `GET /healthz` on the same connection as its floor;
 //! - gateway → a bevy game ticking at 60 Hz with `GmPlugin` → reply from a system.
 //!
-//! Run with: `cargo bench -p gm-benches --bench latency`
+//! Run with: `cargo bench -p gm-benches --bench latency` (`GM_LATENCY_ONLY=api` runs the HTTPS
+//! part alone, for profiling).
 
 use std::time::{Duration, Instant};
 
@@ -50,6 +51,18 @@ async fn api_commands(
         .build()
         .unwrap();
     let url = format!("https://localhost:{}/api/v1/commands", http_addr.port());
+    // The floor: the same client and connection, a route that does nothing.
+    let health = format!("https://localhost:{}/healthz", http_addr.port());
+    let mut floor = Vec::new();
+    for i in 0..5_500 {
+        let t0 = Instant::now();
+        let r = http.get(&health).send().await.unwrap();
+        assert_eq!(r.text().await.unwrap(), "ok\n");
+        if i >= 500 {
+            floor.push(t0.elapsed());
+        }
+    }
+    report("HTTPS GET /healthz", floor);
     let (mut v, mut server_time) = (Vec::new(), Vec::new());
     for i in 0..5_500 {
         let t0 = Instant::now();
@@ -109,21 +122,7 @@ fn main() {
             .build()
             .unwrap();
         tokio::spawn(driver);
-        // A bevy game at 60 Hz.
-        let bevy_client = builder("bevy-1").spawn().unwrap();
-        std::thread::spawn(move || {
-            let mut app = App::new();
-            app.add_plugins(GmPlugin::new(bevy_client))
-                .add_systems(Update, answer.after(GmSystems));
-            let period = Duration::from_secs_f64(1.0 / 60.0);
-            let mut next = Instant::now();
-            loop {
-                app.update();
-                next += period;
-                std::thread::sleep(next.saturating_duration_since(Instant::now()));
-            }
-        });
-        while !cb.is_connected() || !server.gateway().is_connected("bevy-1") {
+        while !cb.is_connected() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         cb.player_joined(1, "Bob");
@@ -132,8 +131,10 @@ fn main() {
         }
         let gw = server.gateway().clone();
 
+        // GM_LATENCY_ONLY=api skips the other parts (for profiling one path).
+        let only_api = std::env::var("GM_LATENCY_ONLY").is_ok_and(|v| v == "api");
         let mut v = Vec::new();
-        for i in 0..22_000 {
+        for i in 0..if only_api { 0 } else { 22_000 } {
             let t0 = Instant::now();
             gw.send_command("callback-1", "echo", vec![], "bench")
                 .await
@@ -142,7 +143,9 @@ fn main() {
                 v.push(t0.elapsed());
             }
         }
-        report("gateway→callback", v);
+        if !only_api {
+            report("gateway→callback", v);
+        }
 
         let admin = store
             .create_admin("bench", "admin", "x", false, store::now_ms())
@@ -177,6 +180,11 @@ fn main() {
         .unwrap();
         report("HTTPS API→callback", v);
         report("  of which server time", server_time);
+        if only_api {
+            cb.shutdown();
+            server.shutdown().await;
+            return;
+        }
 
         // The pieces of the HTTPS path that touch the store.
         let mut v = Vec::new();
@@ -201,6 +209,24 @@ fn main() {
         }
         report("store: audit append", v);
 
+        // A bevy game at 60 Hz, started only now so that its ticks do not load the other
+        // measurements (it would be another machine in production).
+        let bevy_client = builder("bevy-1").spawn().unwrap();
+        std::thread::spawn(move || {
+            let mut app = App::new();
+            app.add_plugins(GmPlugin::new(bevy_client))
+                .add_systems(Update, answer.after(GmSystems));
+            let period = Duration::from_secs_f64(1.0 / 60.0);
+            let mut next = Instant::now();
+            loop {
+                app.update();
+                next += period;
+                std::thread::sleep(next.saturating_duration_since(Instant::now()));
+            }
+        });
+        while !server.gateway().is_connected("bevy-1") {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let mut v = Vec::new();
         for _ in 0..600 {
             let t0 = Instant::now();
