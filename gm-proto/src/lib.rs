@@ -4,6 +4,7 @@
 //!
 //! - [`FrameCodec`] and [`FrameReader`]: length-prefixed bincode frames with a maximum size.
 //! - [`Message`]: everything that crosses the wire.
+//! - [`telemetry`]: metric deltas and event batches, on a stream of their own.
 //! - [`ClientSession`] and [`ServerSession`]: the handshake, heartbeats and command
 //!   request/reply bookkeeping, driven by `handle_*` and `poll_*` calls with `now` passed in.
 //!
@@ -40,6 +41,7 @@ mod codec;
 pub mod command;
 mod message;
 mod session;
+pub mod telemetry;
 
 pub use codec::{
     DEFAULT_MAX_FRAME_LEN, DecodeError, EncodeError, FrameCodec, FrameReader, HEADER_LEN,

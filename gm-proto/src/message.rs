@@ -102,6 +102,10 @@ pub enum Message {
         /// What it did.
         outcome: CommandOutcome,
     },
+    /// Client → server, on the telemetry stream: one interval's metric deltas.
+    Metrics(crate::telemetry::MetricBatch),
+    /// Client → server, on the telemetry stream: a batch of events.
+    Events(crate::telemetry::EventBatch),
 }
 
 /// A player as the fleet directory knows them.
@@ -133,6 +137,8 @@ impl Message {
             Message::GameCommands { .. } => "game-commands",
             Message::Roster { .. } => "roster",
             Message::LocalCommandRan { .. } => "local-command-ran",
+            Message::Metrics(_) => "metrics",
+            Message::Events(_) => "events",
         }
     }
 }

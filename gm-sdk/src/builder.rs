@@ -69,6 +69,37 @@ pub struct GmClientBuilder {
     pub(crate) handler: Option<Arc<CommandHandler>>,
     pub(crate) registry: gm_proto::command::Registry,
     pub(crate) registry_error: Option<gm_proto::command::RegistryError>,
+    pub(crate) telemetry: TelemetryConfig,
+}
+
+/// How the SDK ships telemetry. Every field has a default.
+#[derive(Debug, Clone)]
+pub struct TelemetryConfig {
+    /// How often metric deltas are sent (default 1 s).
+    pub interval: Duration,
+    /// How often event rings are drained when they are not busy (default 50 ms; a busy ring
+    /// is drained as fast as the connection takes it).
+    pub event_flush: Duration,
+    /// Events each [`GmClient::event_writer`] ring holds before it drops and counts (default
+    /// 65,536: 2 MiB). This is what bounds memory while gm-server is unreachable.
+    pub event_ring_capacity: usize,
+    /// Metric series the registry holds; later ones are recorded into `telemetry_overflow`
+    /// and counted (default 10,000).
+    pub max_series: usize,
+    /// Names of event kinds, sent to gm-server so it can count events by name.
+    pub event_kinds: Vec<(u32, String)>,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            interval: Duration::from_secs(1),
+            event_flush: Duration::from_millis(50),
+            event_ring_capacity: 65_536,
+            max_series: 10_000,
+            event_kinds: Vec::new(),
+        }
+    }
 }
 
 impl std::fmt::Debug for GmClientBuilder {
@@ -101,7 +132,26 @@ impl GmClientBuilder {
             handler: None,
             registry: gm_proto::command::Registry::new(),
             registry_error: None,
+            telemetry: TelemetryConfig::default(),
         }
+    }
+
+    /// Telemetry settings (see [`TelemetryConfig`]).
+    pub fn telemetry(mut self, config: TelemetryConfig) -> Self {
+        self.telemetry = config;
+        self
+    }
+
+    /// Names an event kind: events emitted with `kind` are counted under `name` by gm-server.
+    ///
+    /// ```
+    /// const PLAYER_DIED: u32 = 1;
+    /// let builder = gm_sdk::GmClient::builder("gm.example.net:7400")
+    ///     .event_kind(PLAYER_DIED, "player_died");
+    /// ```
+    pub fn event_kind(mut self, kind: u32, name: impl Into<String>) -> Self {
+        self.telemetry.event_kinds.push((kind, name.into()));
+        self
     }
 
     /// Trust exactly the certificate with this SHA-256 fingerprint (printed by gm-server).

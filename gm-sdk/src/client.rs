@@ -28,10 +28,11 @@ pub(crate) struct Shared {
     pub(crate) last_disconnect: Mutex<Option<String>>,
     pub(crate) stop: AtomicBool,
     pub(crate) stop_notify: Notify,
+    pub(crate) telemetry: crate::telemetry::SdkTelemetry,
 }
 
 impl Shared {
-    pub(crate) fn new() -> Shared {
+    pub(crate) fn new(telemetry: &crate::builder::TelemetryConfig) -> Shared {
         Shared {
             status: Mutex::new(ConnectionStatus::Connecting {
                 attempt: 0,
@@ -49,6 +50,7 @@ impl Shared {
             last_disconnect: Mutex::new(None),
             stop: AtomicBool::new(false),
             stop_notify: Notify::new(),
+            telemetry: crate::telemetry::SdkTelemetry::new(telemetry),
         }
     }
 
@@ -315,6 +317,52 @@ impl GmClient {
         ok
     }
 
+    /// The registry the SDK ships to gm-server every interval: take handles from it for the
+    /// hot path (`registry.counter(&key)` once, then `.local()` on the game thread), or
+    /// install [`recorder`](Self::recorder) so `metrics::counter!` and friends land here.
+    pub fn metrics(&self) -> &gm_telemetry::Registry {
+        &self.shared.telemetry.registry
+    }
+
+    /// A `metrics` recorder over [`metrics`](Self::metrics). Install it once for the process:
+    ///
+    /// ```no_run
+    /// # let gm: gm_sdk::GmClient = unimplemented!();
+    /// metrics::set_global_recorder(gm.recorder()).expect("no other recorder yet");
+    /// metrics::counter!("kills_total", "weapon" => "bow").increment(1);
+    /// ```
+    pub fn recorder(&self) -> gm_telemetry::TelemetryRecorder {
+        gm_telemetry::TelemetryRecorder::from_registry(self.shared.telemetry.registry.clone())
+    }
+
+    /// A new event ring for one emitting thread (emitting takes `&mut`; a second thread takes
+    /// a writer of its own). Set its time once per tick with `set_time(unix_ms)`: gm-server
+    /// counts events per time bucket by it. A full ring drops and counts; the driver drains
+    /// the rings and ships their contents in batches.
+    ///
+    /// ```no_run
+    /// use gm_telemetry::event::Event;
+    /// # let gm: gm_sdk::GmClient = unimplemented!();
+    /// let mut events = gm.event_writer();
+    /// events.set_time(gm_sdk::unix_ms());
+    /// events.emit(Event { kind: 1, fields: [42, 0], ..Event::default() });
+    /// ```
+    pub fn event_writer(&self) -> gm_telemetry::event::EventWriter {
+        self.shared.telemetry.event_writer()
+    }
+
+    /// Records how long one game tick took, into `game_tick_seconds`. A few atomic adds, no
+    /// allocation.
+    pub fn record_tick(&self, took: std::time::Duration) {
+        self.shared.telemetry.tick.record(took.as_secs_f64());
+    }
+
+    /// Reports how many entities the world holds, into `game_entities` (the bevy plugin does
+    /// this itself).
+    pub fn report_entities(&self, count: usize) {
+        self.shared.telemetry.entities.set(count as f64);
+    }
+
     /// Counters of what the SDK had to drop or refuse.
     pub fn stats(&self) -> ClientStats {
         ClientStats {
@@ -322,6 +370,8 @@ impl GmClient {
             replies_dropped: self.shared.replies_dropped.load(Ordering::Relaxed),
             reconnects: self.shared.reconnects.load(Ordering::Relaxed),
             commands_queued: self.commands.len(),
+            events_dropped: self.shared.telemetry.events_dropped(),
+            events_queued: self.shared.telemetry.events_queued(),
         }
     }
 
@@ -344,4 +394,15 @@ pub struct ClientStats {
     pub reconnects: u64,
     /// Commands waiting for the game now.
     pub commands_queued: usize,
+    /// Events dropped because their ring was full (gm-server unreachable or slow).
+    pub events_dropped: u64,
+    /// Events waiting in the rings to be shipped.
+    pub events_queued: usize,
+}
+
+/// Milliseconds since the Unix epoch: the time convention for [`GmClient::event_writer`].
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -45,7 +45,7 @@ pub(crate) fn start(
     transport.keep_alive_interval(Some(b.idle_timeout / 3));
     quic.transport_config(Arc::new(transport));
 
-    let shared = Arc::new(Shared::new());
+    let shared = Arc::new(Shared::new(&b.telemetry));
     let (cmd_tx, cmd_rx) = crossbeam_channel::bounded(b.command_queue);
     let registry = Arc::new(b.registry.clone());
     let mut all = gm_proto::command::Registry::new();
@@ -92,7 +92,17 @@ pub(crate) fn start(
     let mut session_config = ClientConfig::new(hello);
     session_config.handshake_timeout = b.connect_timeout;
     session_config.idle_timeout = b.idle_timeout;
+    let shippers = Arc::new(parking_lot::Mutex::new(crate::ship::Shippers::new(
+        &shared,
+        &b.telemetry,
+    )));
+    let queues = crate::ship::Queues {
+        commands: cmd_tx.clone(),
+        outgoing: client.replies.downgrade(),
+    };
     let driver = DriverState {
+        shippers,
+        queues,
         addr: b.addr,
         server_name,
         quic,
@@ -138,6 +148,8 @@ struct DriverState {
     /// Counts sessions; tags commands so a reply from the game reaches only the session that
     /// asked (server session ids can repeat across server restarts).
     generation: u64,
+    shippers: Arc<parking_lot::Mutex<crate::ship::Shippers>>,
+    queues: crate::ship::Queues,
 }
 
 impl DriverState {
@@ -276,6 +288,7 @@ impl DriverState {
         let mut out = Vec::new();
         let mut chunk = vec![0u8; 64 * 1024];
         let mut session_id: Option<u64> = None;
+        let mut _ship: Option<crate::ship::ShipTask> = None;
         let end = |reason: String, session_id: Option<u64>| End::Failed {
             reason,
             was_connected: session_id.is_some(),
@@ -314,6 +327,13 @@ impl DriverState {
                         while let Some(msg) = self.unaudited.pop_front() {
                             session.send(msg);
                         }
+                        _ship = Some(crate::ship::start(
+                            conn.clone(),
+                            self.shippers.clone(),
+                            self.shared.clone(),
+                            self.queues.clone(),
+                            self.codec,
+                        ));
                     }
                     ClientEvent::Rejected(reject) => {
                         conn.close(VarInt::from_u32(close::NORMAL), b"rejected");

@@ -41,12 +41,17 @@ mod builder;
 mod client;
 mod command;
 mod driver;
+mod ship;
 mod status;
+pub(crate) mod telemetry;
 mod tls;
 
 pub use backoff::Backoff;
-pub use builder::{BuildError, Driver, GmClientBuilder};
-pub use client::{ClientStats, CommandReply, GmClient};
+pub use builder::{BuildError, Driver, GmClientBuilder, TelemetryConfig};
+pub use client::{ClientStats, CommandReply, GmClient, unix_ms};
+pub use telemetry::names as metric_names;
+/// The telemetry crate the SDK ships from (handles, events, the test recorder).
+pub use gm_telemetry;
 pub use command::{
     Arg, ArgValue, CommandErrorCode, CommandHandler, CommandOutcome, CommandSpec, IncomingCommand,
     ParsedCommand, PlayerRef, Role,

@@ -32,6 +32,33 @@ pub struct Config {
     pub log: LogConfig,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
+    /// Game telemetry: metric aggregation and the events store.
+    pub telemetry: TelemetryConfig,
+}
+
+/// Game telemetry settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// Most game metric series held (over every game server); new ones past it are refused
+    /// and counted in `gm_server_telemetry_series_refused_total`. Default 100,000.
+    pub max_series: usize,
+    /// Hours events are kept in the store. Default 72.
+    pub event_retention_hours: u64,
+    /// Event chunks waiting for the store before game servers' telemetry streams are slowed
+    /// down (QUIC flow control pushes back to the SDK, whose rings then drop and count).
+    /// Default 64.
+    pub event_queue: usize,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            max_series: 100_000,
+            event_retention_hours: 72,
+            event_queue: 64,
+        }
+    }
 }
 
 impl Default for Config {
@@ -44,6 +71,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             log: LogConfig::default(),
             shutdown: ShutdownConfig::default(),
+            telemetry: TelemetryConfig::default(),
         }
     }
 }

@@ -18,7 +18,10 @@ pub fn router(state: ApiState) -> Router {
             state.clone(),
             access_layer,
         ))
-        .layer(axum::middleware::from_fn(server_timing));
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            server_timing,
+        ));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -66,13 +69,17 @@ async fn readyz(State(state): State<ApiState>) -> (StatusCode, String) {
 
 /// Adds `Server-Timing: app;dur=<ms>` so clients and load tests can tell server time from
 /// network and queueing time.
+/// Also counts the response and its latency for `/metrics`.
 async fn server_timing(
+    State(state): State<ApiState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let start = std::time::Instant::now();
     let mut response = next.run(req).await;
-    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    let seconds = start.elapsed().as_secs_f64();
+    state.http.record(response.status().as_u16(), seconds);
+    let ms = seconds * 1000.0;
     if let Ok(v) = axum::http::HeaderValue::from_str(&format!("app;dur={ms:.3}")) {
         response.headers_mut().insert("server-timing", v);
     }

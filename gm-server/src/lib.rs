@@ -31,6 +31,7 @@ pub mod keys;
 pub mod logging;
 mod server;
 pub mod store;
+pub mod telemetry;
 pub mod tls;
 
 pub use config::Config;

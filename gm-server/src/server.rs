@@ -83,6 +83,8 @@ impl RunningServer {
         .map_err(|e| TlsError::Rustls(rustls::Error::General(e.to_string())))?;
         let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
         let mut transport = quinn::TransportConfig::default();
+        // One telemetry stream per connection (see gm_proto::telemetry).
+        transport.max_concurrent_uni_streams(1u32.into());
         transport.max_idle_timeout(
             quinn::IdleTimeout::try_from(Duration::from_millis(config.quic.idle_timeout_ms)).ok(),
         );
@@ -138,7 +140,13 @@ impl RunningServer {
             }
         };
         let events = EventBus::default();
-        let gateway = Gateway::new(store.clone(), config.quic.clone(), events.clone());
+        let telemetry = crate::telemetry::Telemetry::start(store.clone(), &config.telemetry);
+        let gateway = Gateway::new(
+            store.clone(),
+            config.quic.clone(),
+            events.clone(),
+            telemetry,
+        );
         let accept_task = tokio::spawn(gateway.clone().accept_loop(endpoint.clone()));
         let auth = Arc::new(AuthState {
             throttle: AddressThrottle::new(
@@ -153,6 +161,7 @@ impl RunningServer {
             gateway: gateway.clone(),
             events,
             auth,
+            http: Default::default(),
         })
         .into_make_service_with_connect_info::<SocketAddr>();
         let http_handle = axum_server::Handle::new();
@@ -243,6 +252,7 @@ impl RunningServer {
         self.http_handle
             .graceful_shutdown(Some(Duration::from_secs(2)));
         let _ = self.http_task.await;
+        self.gateway.telemetry().close().await;
         self.store.close().await;
         tracing::info!("gm-server stopped");
     }

@@ -111,6 +111,18 @@ impl EventReader {
         n
     }
 
+    /// Like [`drain`](Self::drain), but stops after `max` events (the rest stay queued).
+    pub fn drain_max(&mut self, max: usize, mut f: impl FnMut(&Event)) -> usize {
+        let mut n = 0;
+        while n < max
+            && let Ok(e) = self.consumer.pop()
+        {
+            f(&e);
+            n += 1;
+        }
+        n
+    }
+
     /// Events queued now.
     pub fn len(&self) -> usize {
         self.consumer.slots()
@@ -119,6 +131,11 @@ impl EventReader {
     /// Whether nothing is queued.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Whether the writing half has been dropped (nothing more will arrive).
+    pub fn is_abandoned(&self) -> bool {
+        self.consumer.is_abandoned()
     }
 
     /// Events dropped so far because the ring was full.

@@ -235,6 +235,11 @@ impl TelemetryRecorder {
         }
     }
 
+    /// A recorder over an existing registry, for example the one gm-sdk ships.
+    pub fn from_registry(registry: Registry) -> TelemetryRecorder {
+        TelemetryRecorder { registry }
+    }
+
     /// What has been recorded.
     pub fn registry(&self) -> &Registry {
         &self.registry

@@ -92,6 +92,8 @@ pub const ROUTES: &[RouteRule] = &[
     needs("POST", "/api/v1/commands", RunCommands),
     needs("GET", "/api/v1/servers", ViewFleet),
     needs("GET", "/api/v1/events", ViewFleet),
+    needs("GET", "/metrics", ViewFleet),
+    needs("GET", "/api/v1/telemetry/events", ViewFleet),
 ];
 
 /// The rule for a routed path and method.

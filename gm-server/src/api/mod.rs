@@ -10,6 +10,7 @@ mod error;
 pub mod fleet;
 pub mod me;
 pub mod session;
+pub mod telemetry;
 
 pub(crate) use access::enforce as access_layer;
 pub use access::{Access, ROUTES, RouteRule, rule_for};
@@ -40,6 +41,8 @@ pub struct ApiState {
     pub events: EventBus,
     /// Authentication settings and throttling.
     pub auth: Arc<AuthState>,
+    /// Admin API request counts and latency, for `/metrics`.
+    pub http: Arc<crate::telemetry::HttpStats>,
 }
 
 impl ApiState {
@@ -159,6 +162,8 @@ pub fn api_router() -> (axum::Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(commands::run_command))
         .routes(routes!(fleet::list_servers))
         .routes(routes!(fleet::events))
+        .routes(routes!(telemetry::metrics))
+        .routes(routes!(telemetry::event_counts))
         .split_for_parts()
 }
 

@@ -17,6 +17,7 @@ use super::{
     CommandError, ConnectionFailure, Entry, FailureKind, GameServerInfo, Gateway, ToConnection,
 };
 use crate::keys;
+use crate::telemetry::ServerLabels;
 use crate::store::{GameServerRecord, now_ms};
 
 /// Commands queued per connection before callers get "busy".
@@ -536,6 +537,11 @@ impl Driver {
             old.replaced.cancel();
         }
         self.server_id = Some(hello.server_id.clone());
+        self.accept_telemetry(ServerLabels {
+            server: hello.server_id.clone(),
+            region: hello.region.clone(),
+            build: hello.game_build.clone(),
+        });
         inner.events.publish(
             "game_server.connected",
             crate::auth::Permission::ViewFleet,
@@ -601,6 +607,25 @@ impl Driver {
         if self.send.finish().is_ok() {
             let _ = tokio::time::timeout(Duration::from_secs(2), self.send.stopped()).await;
         }
+    }
+
+    /// Reads the telemetry stream the SDK opens after the welcome (streams only reach us once
+    /// the peer is authenticated: this starts after the key was checked).
+    fn accept_telemetry(&self, labels: ServerLabels) {
+        let conn = self.conn.clone();
+        let telemetry = self.gateway.inner.telemetry.clone();
+        let codec = self.codec;
+        // Tracked, so shutdown waits for what it still has to hand to the store.
+        self.gateway.inner.tasks.spawn(async move {
+            while let Ok(recv) = conn.accept_uni().await {
+                if let Err(e) =
+                    crate::telemetry::serve_stream(telemetry.clone(), labels.clone(), recv, codec)
+                        .await
+                {
+                    tracing::warn!(server_id = %labels.server, "{e}");
+                }
+            }
+        });
     }
 
     fn cleanup(&mut self) {

@@ -143,6 +143,7 @@ pub(crate) struct Entry {
 pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) events: crate::events::EventBus,
+    pub(crate) telemetry: crate::telemetry::Telemetry,
     pub(crate) presence: Presence,
     pub(crate) registry: gm_proto::command::Registry,
     /// Each connected game server's own commands.
@@ -169,11 +170,13 @@ impl Gateway {
         store: Store,
         config: crate::config::QuicConfig,
         events: crate::events::EventBus,
+        telemetry: crate::telemetry::Telemetry,
     ) -> Gateway {
         Gateway {
             inner: Arc::new(Inner {
                 store,
                 events,
+                telemetry,
                 presence: Presence::default(),
                 registry: crate::commands::server_registry(),
                 game_commands: DashMap::new(),
@@ -269,6 +272,11 @@ impl Gateway {
     /// The most recent connection failures, newest last.
     pub fn recent_failures(&self) -> Vec<ConnectionFailure> {
         self.inner.failures.lock().iter().cloned().collect()
+    }
+
+    /// Game telemetry: the fleet's metrics and the events store.
+    pub fn telemetry(&self) -> &crate::telemetry::Telemetry {
+        &self.inner.telemetry
     }
 
     /// Gateway counters.

@@ -476,6 +476,7 @@ impl Store {
         token_hash: &str,
         now_ms: i64,
     ) -> Result<Option<(TokenRecord, AdminRecord)>, StoreError> {
+        let _timer = self.metrics.timer(super::StoreOp::TokenLookup);
         let sql = "SELECT t.id, t.admin_id, t.name, t.role, t.hint, t.created_at_ms, \
                    t.expires_at_ms, t.revoked_at_ms, t.last_used_at_ms, \
                    a.id AS a_id, a.name AS a_name, a.role AS a_role, a.password_hash, \

@@ -19,6 +19,7 @@ impl Store {
         entry: &NewAuditEntry,
         now_ms: i64,
     ) -> Result<AuditRecord, StoreError> {
+        let _timer = self.metrics.timer(super::StoreOp::AuditAppend);
         let params = entry.params.to_string();
         let mut tail = self.audit_tail.lock().await;
         let tail = &mut *tail;
@@ -54,6 +55,7 @@ impl Store {
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError> {
+        let _timer = self.metrics.timer(super::StoreOp::AuditList);
         let records = on_pool!(self, pool => {
             let mut q = sqlx::QueryBuilder::new(concat!(
                 "SELECT ",

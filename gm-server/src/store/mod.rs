@@ -17,8 +17,12 @@ macro_rules! on_pool {
 mod admin;
 mod audit;
 mod inline;
+mod metrics;
+mod telemetry;
 
 pub use admin::{AdminRecord, AuditFilter, SessionRecord, TokenRecord};
+pub use metrics::{StoreMetrics, StoreOp};
+pub use telemetry::{EventChunk, EventCountQuery, EventCountRow};
 
 use std::path::Path;
 use std::str::FromStr;
@@ -116,6 +120,7 @@ pub struct Store {
     audit_tail: std::sync::Arc<tokio::sync::Mutex<AuditTail>>,
     /// SQLite files: connections for the per-request hot paths, run on the calling thread.
     inline: Option<std::sync::Arc<inline::InlineSqlite>>,
+    metrics: std::sync::Arc<StoreMetrics>,
 }
 
 /// What the audit appender keeps between appends.
@@ -211,6 +216,7 @@ impl Store {
             pool,
             audit_tail: Default::default(),
             inline: None,
+            metrics: Default::default(),
         }
     }
 
@@ -221,6 +227,11 @@ impl Store {
             Pool::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
         Ok(())
+    }
+
+    /// Latency of the timed operations.
+    pub fn metrics(&self) -> &StoreMetrics {
+        &self.metrics
     }
 
     /// Which database this is.

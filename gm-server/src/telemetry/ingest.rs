@@ -1,0 +1,115 @@
+//! Reads one game server's telemetry stream.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use gm_proto::telemetry::STREAM_TELEMETRY;
+use gm_proto::{FrameCodec, FrameReader, Message};
+
+use super::events::EventAccumulator;
+use super::{ServerLabels, SessionSeries, Telemetry};
+use crate::store::now_ms;
+
+/// Events held before they are handed to the store writer.
+const FLUSH_EVENTS: usize = 32_768;
+
+/// Longest a trickle of events waits before it is handed on.
+const FLUSH_AFTER: Duration = Duration::from_millis(250);
+
+/// Reads frames from a telemetry stream until it ends. Errors say why it was refused.
+pub(crate) async fn serve_stream(
+    telemetry: Telemetry,
+    labels: ServerLabels,
+    mut recv: quinn::RecvStream,
+    codec: FrameCodec,
+) -> Result<(), String> {
+    let mut kind = [0u8; 1];
+    recv.read_exact(&mut kind)
+        .await
+        .map_err(|e| format!("telemetry stream: {e}"))?;
+    if kind[0] != STREAM_TELEMETRY {
+        return Err(format!("unknown stream type {}", kind[0]));
+    }
+    let server = labels.server.clone();
+    let mut series = SessionSeries::new(labels);
+    let mut events = EventAccumulator::new(server.clone());
+    let mut reader = FrameReader::new(codec);
+    let mut chunk = vec![0u8; 256 * 1024];
+    let mut last_losses = None;
+    let stats = telemetry.stats();
+    let mut last_flush = std::time::Instant::now();
+    let result = loop {
+        let read = tokio::time::timeout(FLUSH_AFTER, recv.read(&mut chunk)).await;
+        let n = match read {
+            Err(_) => {
+                last_flush = std::time::Instant::now();
+                if let Some(c) = events.take(now_ms()) {
+                    telemetry.store_events(c).await;
+                }
+                continue;
+            }
+            Ok(Ok(Some(n))) => n,
+            Ok(Ok(None)) => break Ok(()),
+            Ok(Err(e)) => break Err(format!("telemetry stream: {e}")),
+        };
+        reader.push(&chunk[..n]);
+        let mut failed = None;
+        loop {
+            match reader.next_message() {
+                Ok(Some(Message::Metrics(batch))) => {
+                    if let Err(e) = batch.validate() {
+                        failed = Some(e);
+                        break;
+                    }
+                    let refused = telemetry.fleet().apply(&mut series, &batch);
+                    if refused > 0 && series.refused == refused {
+                        tracing::warn!(%server, refused, "game server metric series refused (series cap, or a name used with two kinds)");
+                    }
+                    if last_losses.is_some_and(|l: u64| batch.losses.events_dropped > l)
+                        || (last_losses.is_none() && batch.losses.events_dropped > 0)
+                    {
+                        tracing::warn!(%server, dropped = batch.losses.events_dropped, "game server reports telemetry events it had to drop");
+                    }
+                    last_losses = Some(batch.losses.events_dropped);
+                    stats.metric_batches.fetch_add(1, Relaxed);
+                }
+                Ok(Some(Message::Events(batch))) => {
+                    if let Err(e) = batch.validate() {
+                        failed = Some(e);
+                        break;
+                    }
+                    stats.event_batches.fetch_add(1, Relaxed);
+                    stats.events.fetch_add(batch.len() as u64, Relaxed);
+                    events.add(&batch, now_ms());
+                }
+                Ok(Some(other)) => {
+                    failed = Some(format!(
+                        "a {} message on the telemetry stream",
+                        other.kind()
+                    ));
+                    break;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    failed = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        if let Some(e) = failed {
+            stats.stream_errors.fetch_add(1, Relaxed);
+            let _ = recv.stop(quinn::VarInt::from_u32(gm_proto::close::PROTOCOL_ERROR));
+            break Err(format!("telemetry stream refused: {e}"));
+        }
+        if (events.len() >= FLUSH_EVENTS || last_flush.elapsed() >= FLUSH_AFTER)
+            && let Some(c) = events.take(now_ms())
+        {
+            last_flush = std::time::Instant::now();
+            telemetry.store_events(c).await;
+        }
+    };
+    if let Some(c) = events.take(now_ms()) {
+        telemetry.store_events(c).await;
+    }
+    result
+}
