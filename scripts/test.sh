@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 source scripts/postgres.sh
+source scripts/prometheus.sh
 
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "== installing cargo-nextest"

@@ -114,7 +114,11 @@ impl FleetMetrics {
         let mut table = self.table.lock();
         let mut refused = 0;
         for def in &batch.defs {
-            let name = metric_name(&def.name);
+            let mut name = metric_name(&def.name);
+            // Prometheus names counters `*_total`; the game's `kills` reads as `kills_total`.
+            if def.kind == SeriesKind::Counter && !name.ends_with("_total") {
+                name.push_str("_total");
+            }
             let mut labels: Vec<(String, String)> = def
                 .labels
                 .iter()
@@ -555,8 +559,11 @@ mod tests {
         let fleet = FleetMetrics::new(100);
         let mut a = SessionSeries::new(labels("eu-1"));
         let mut b = SessionSeries::new(labels("eu-2"));
-        fleet.apply(&mut a, &batch(vec![def(1, SeriesKind::Counter, "x", &[])]));
-        let refused = fleet.apply(&mut b, &batch(vec![def(1, SeriesKind::Gauge, "x", &[])]));
+        fleet.apply(&mut a, &batch(vec![def(1, SeriesKind::Counter, "x_total", &[])]));
+        let refused = fleet.apply(
+            &mut b,
+            &batch(vec![def(1, SeriesKind::Gauge, "x_total", &[])]),
+        );
         assert_eq!(refused, 1);
     }
 
