@@ -200,7 +200,9 @@ impl MetricBatch {
             for (k, v) in &d.labels {
                 check_name("label name", k)?;
                 if v.chars().count() > MAX_NAME_LEN {
-                    return Err(format!("a value of label {k} is over {MAX_NAME_LEN} characters"));
+                    return Err(format!(
+                        "a value of label {k} is over {MAX_NAME_LEN} characters"
+                    ));
                 }
             }
         }
@@ -285,10 +287,20 @@ mod tests {
             histograms: vec![],
             losses: Losses::default(),
         };
-        assert!(def(vec![("weapon".into(), "bow".into())]).validate().is_ok());
-        let many = (0..=MAX_LABELS).map(|i| (format!("l{i}"), "v".into())).collect();
+        assert!(
+            def(vec![("weapon".into(), "bow".into())])
+                .validate()
+                .is_ok()
+        );
+        let many = (0..=MAX_LABELS)
+            .map(|i| (format!("l{i}"), "v".into()))
+            .collect();
         assert!(def(many).validate().is_err());
-        assert!(def(vec![("w".into(), "x".repeat(MAX_NAME_LEN + 1))]).validate().is_err());
+        assert!(
+            def(vec![("w".into(), "x".repeat(MAX_NAME_LEN + 1))])
+                .validate()
+                .is_err()
+        );
         assert!(def(vec![(String::new(), "v".into())]).validate().is_err());
     }
 }

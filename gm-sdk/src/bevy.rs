@@ -1,6 +1,8 @@
 //! The bevy plugin (feature `bevy`): commands from gm-server arrive as [`GmCommand`]
 //! messages, answers to commands players typed as [`GmCommandReply`] messages, and the client
-//! is the [`Gm`] resource.
+//! is the [`Gm`] resource. Each tick's duration (from `First` to `Last`) goes into
+//! `game_tick_seconds` and the world's entity count into `game_entities`, which the SDK
+//! ships to gm-server with the game's own metrics.
 //!
 //! ```
 //! use bevy_app::{App, Update};
@@ -23,7 +25,10 @@
 //! # }
 //! ```
 
-use bevy_app::{App, Plugin, PreUpdate};
+use std::time::Instant;
+
+use bevy_app::{App, First, Last, Plugin};
+use bevy_ecs::message::Messages;
 use bevy_ecs::prelude::*;
 
 use crate::client::{CommandReply, GmClient};
@@ -41,8 +46,8 @@ pub struct GmCommand(pub IncomingCommand);
 #[derive(Message, Debug, Clone)]
 pub struct GmCommandReply(pub CommandReply);
 
-/// The SDK's systems, in `PreUpdate`: order game systems after them to see this tick's
-/// commands.
+/// The SDK's systems that bring this tick's commands, in `First`: every `Update` system sees
+/// them.
 #[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
 pub struct GmSystems;
 
@@ -64,7 +69,52 @@ impl Plugin for GmPlugin {
         app.insert_resource(Gm(self.client.clone()))
             .add_message::<GmCommand>()
             .add_message::<GmCommandReply>()
-            .add_systems(PreUpdate, (poll_commands, poll_replies).in_set(GmSystems));
+            .insert_resource(TickClock(Instant::now()))
+            .add_systems(First, begin_tick.in_set(GmSystems))
+            .add_systems(Last, end_tick);
+    }
+}
+
+/// When the current tick began.
+#[derive(Resource, Debug, Clone, Copy)]
+pub struct TickClock(pub Instant);
+
+/// Starts the tick's clock and moves queued commands and replies into messages. Idle, it is
+/// a clock read and two channel checks. (Exclusive: fetching two message writers would cost
+/// more than the check on an idle tick.)
+pub fn begin_tick(world: &mut World) {
+    let now = Instant::now();
+    if let Some(mut clock) = world.get_resource_mut::<TickClock>() {
+        clock.0 = now;
+    }
+    let Some(gm) = world.get_resource::<Gm>() else {
+        return;
+    };
+    let (commands, replies) = (gm.0.has_commands(), gm.0.has_command_replies());
+    if !commands && !replies {
+        return;
+    }
+    let gm = gm.0.clone();
+    if commands && let Some(mut out) = world.get_resource_mut::<Messages<GmCommand>>() {
+        while let Some(cmd) = gm.poll_command() {
+            out.write(GmCommand(cmd));
+        }
+    }
+    if replies && let Some(mut out) = world.get_resource_mut::<Messages<GmCommandReply>>() {
+        while let Some(reply) = gm.poll_command_reply() {
+            out.write(GmCommandReply(reply));
+        }
+    }
+}
+
+/// Records the tick's duration and the entity count.
+pub fn end_tick(world: &World) {
+    if let (Some(gm), Some(clock)) = (
+        world.get_resource::<Gm>(),
+        world.get_resource::<TickClock>(),
+    ) {
+        gm.0.record_tick(clock.0.elapsed());
+        gm.0.report_entities(world.entities().len() as usize);
     }
 }
 

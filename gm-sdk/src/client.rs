@@ -164,6 +164,16 @@ impl GmClient {
         self.commands.try_recv().ok()
     }
 
+    /// Whether a command is waiting (one atomic load; for loops that poll only when needed).
+    pub fn has_commands(&self) -> bool {
+        !self.commands.is_empty()
+    }
+
+    /// Whether an answer to a submitted command is waiting.
+    pub fn has_command_replies(&self) -> bool {
+        !self.command_replies.is_empty()
+    }
+
     /// Answers a command taken with [`poll_command`](Self::poll_command). Never blocks: if the
     /// reply queue is full or the session that sent the command has ended, the reply is dropped,
     /// counted, and gm-server reports a timeout to whoever asked. Returns whether it was queued.

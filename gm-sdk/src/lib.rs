@@ -49,12 +49,12 @@ mod tls;
 pub use backoff::Backoff;
 pub use builder::{BuildError, Driver, GmClientBuilder, TelemetryConfig};
 pub use client::{ClientStats, CommandReply, GmClient, unix_ms};
-pub use telemetry::names as metric_names;
-/// The telemetry crate the SDK ships from (handles, events, the test recorder).
-pub use gm_telemetry;
 pub use command::{
     Arg, ArgValue, CommandErrorCode, CommandHandler, CommandOutcome, CommandSpec, IncomingCommand,
     ParsedCommand, PlayerRef, Role,
 };
+/// The telemetry crate the SDK ships from (handles, events, the test recorder).
+pub use gm_telemetry;
 pub use status::{ConnectionStatus, GameStatus, RefusalKind};
+pub use telemetry::names as metric_names;
 pub use tls::{ServerTrust, quinn_client_config};

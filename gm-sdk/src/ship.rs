@@ -110,9 +110,7 @@ async fn ship(
                     .outgoing
                     .upgrade()
                     .map_or(0, |tx| tx.max_capacity() - tx.capacity()),
-                reconnects: shared
-                    .reconnects
-                    .load(std::sync::atomic::Ordering::Relaxed),
+                reconnects: shared.reconnects.load(std::sync::atomic::Ordering::Relaxed),
                 dropped_outgoing: shared
                     .replies_dropped
                     .load(std::sync::atomic::Ordering::Relaxed),

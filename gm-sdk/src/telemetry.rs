@@ -87,8 +87,9 @@ impl MetricShipper {
         }
         for (key, g) in self.registry.gauges() {
             let now = g.get();
-            let (id, named, last) =
-                self.track(&mut batch.defs, SeriesKind::Gauge, key, || Last::Gauge(None));
+            let (id, named, last) = self.track(&mut batch.defs, SeriesKind::Gauge, key, || {
+                Last::Gauge(None)
+            });
             let Last::Gauge(last) = last else {
                 continue;
             };
@@ -278,7 +279,12 @@ mod tests {
         let after = s.collect(1000, Losses::default());
         assert_eq!(after.seq, 1);
         assert_eq!(after.defs.len(), 3, "named again for the new session");
-        let kills_id = after.defs.iter().find(|d| d.name == "kills_total").unwrap().id;
+        let kills_id = after
+            .defs
+            .iter()
+            .find(|d| d.name == "kills_total")
+            .unwrap()
+            .id;
         assert_eq!(after.counters, vec![(kills_id, 10)]);
         assert_eq!(after.histograms.len(), 1);
         let h = &after.histograms[0];
@@ -288,7 +294,11 @@ mod tests {
             h.buckets[0].0 as usize,
             gm_telemetry::histogram::bucket_index(0.020)
         );
-        assert_eq!(after.gauges.len(), 1, "gauges are restated for a new session");
+        assert_eq!(
+            after.gauges.len(),
+            1,
+            "gauges are restated for a new session"
+        );
     }
 
     #[test]
@@ -404,7 +414,12 @@ impl SdkTelemetry {
     pub(crate) fn events_dropped(&self) -> u64 {
         use std::sync::atomic::Ordering::Relaxed;
         self.retired_dropped.load(Relaxed)
-            + self.rings.lock().iter().map(EventReader::dropped).sum::<u64>()
+            + self
+                .rings
+                .lock()
+                .iter()
+                .map(EventReader::dropped)
+                .sum::<u64>()
     }
 
     /// Events waiting in the rings.

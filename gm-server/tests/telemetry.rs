@@ -41,7 +41,9 @@ fn prometheus_tools() -> Option<(std::path::PathBuf, std::path::PathBuf)> {
                 std::env::var("GM_REQUIRE_PROMETHEUS").is_err(),
                 "GM_REQUIRE_PROMETHEUS is set but prometheus or promtool is not on PATH"
             );
-            eprintln!("SKIPPED: prometheus not installed (apt-get install prometheus, or run scripts/test.sh)");
+            eprintln!(
+                "SKIPPED: prometheus not installed (apt-get install prometheus, or run scripts/test.sh)"
+            );
             None
         }
     }
@@ -56,7 +58,9 @@ fn free_port() -> u16 {
 }
 
 async fn viewer_token(t: &TestServer) -> String {
-    let id = t.create_admin("grafana", Role::Viewer, "pw-unused-here").await;
+    let id = t
+        .create_admin("grafana", Role::Viewer, "pw-unused-here")
+        .await;
     t.create_token(id, Role::Viewer).await
 }
 
@@ -133,9 +137,10 @@ async fn game_metrics_reach_a_real_prometheus_with_their_labels() {
         .spawn()
         .unwrap();
     // Through a handle, through the `metrics` facade, and the SDK's built-ins.
-    let kills = client
-        .metrics()
-        .counter(&Key::from_parts("kills_total", vec![metrics::Label::new("weapon", "bow")]));
+    let kills = client.metrics().counter(&Key::from_parts(
+        "kills_total",
+        vec![metrics::Label::new("weapon", "bow")],
+    ));
     kills.increment(5);
     metrics::with_local_recorder(&client.recorder(), || {
         metrics::counter!("quests_completed").increment(2);
@@ -146,9 +151,11 @@ async fn game_metrics_reach_a_real_prometheus_with_their_labels() {
     }
     client.player_joined(1, "Bob");
     let fleet = t.server.gateway().telemetry().fleet();
-    wait_for("the kills to reach gm-server", Duration::from_secs(10), || {
-        fleet.value("kills_total", &[("server", "eu-1"), ("weapon", "bow")]) == Some(5.0)
-    })
+    wait_for(
+        "the kills to reach gm-server",
+        Duration::from_secs(10),
+        || fleet.value("kills_total", &[("server", "eu-1"), ("weapon", "bow")]) == Some(5.0),
+    )
     .await;
 
     // What Prometheus would scrape passes promtool's checks.
@@ -160,7 +167,10 @@ async fn game_metrics_reach_a_real_prometheus_with_their_labels() {
         "{text}"
     );
     assert!(text.contains("quests_completed_total{"), "{text}");
-    assert!(text.contains("# TYPE game_tick_seconds histogram"), "{text}");
+    assert!(
+        text.contains("# TYPE game_tick_seconds histogram"),
+        "{text}"
+    );
     assert!(text.contains("gm_server_game_connections 1\n"), "{text}");
     let mut check = tokio::process::Command::new(&promtool)
         .args(["check", "metrics"])
@@ -205,7 +215,10 @@ async fn game_metrics_reach_a_real_prometheus_with_their_labels() {
             "--config.file={}",
             dir.path().join("prometheus.yml").display()
         ))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -222,8 +235,10 @@ async fn game_metrics_reach_a_real_prometheus_with_their_labels() {
     assert_eq!(labels["region"], "eu-west");
     assert_eq!(labels["build"], "1.4.2");
     assert_eq!(labels["job"], "gm-server");
-    let (_, ticks) =
-        query_prometheus(&base, "game_tick_seconds_count{server=\"eu-1\"}", |v| v == "3").await;
+    let (_, ticks) = query_prometheus(&base, "game_tick_seconds_count{server=\"eu-1\"}", |v| {
+        v == "3"
+    })
+    .await;
     assert_eq!(ticks, "3");
     let (_, players) =
         query_prometheus(&base, "game_players_online{server=\"eu-1\"}", |v| v == "1").await;
@@ -232,8 +247,7 @@ async fn game_metrics_reach_a_real_prometheus_with_their_labels() {
     assert_eq!(zone, "0.75");
     // Live: what the game records next shows up in Prometheus.
     kills.increment(2);
-    let (_, value) =
-        query_prometheus(&base, "kills_total{server=\"eu-1\"}", |v| v == "7").await;
+    let (_, value) = query_prometheus(&base, "kills_total{server=\"eu-1\"}", |v| v == "7").await;
     assert_eq!(value, "7");
     client.shutdown();
 }

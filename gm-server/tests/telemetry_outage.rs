@@ -87,7 +87,9 @@ async fn the_game_runs_on_while_gm_server_is_down_and_reports_what_it_dropped() 
     let loop_thread = {
         let (game, client) = (game.clone(), client.clone());
         std::thread::spawn(move || {
-            let kills = client.metrics().counter(&Key::from_static_name("kills_total"));
+            let kills = client
+                .metrics()
+                .counter(&Key::from_static_name("kills_total"));
             let mut events = client.event_writer();
             loop {
                 let phase = game.phase.load(SeqCst);
@@ -144,9 +146,11 @@ async fn the_game_runs_on_while_gm_server_is_down_and_reports_what_it_dropped() 
     }
     assert_eq!(stored as u64, sent - dropped_before);
     let kills_before = game.kills.load(SeqCst);
-    wait_for("every kill to reach gm-server", Duration::from_secs(10), || {
-        fleet.value("kills_total", &[("server", "eu-1")]) == Some(kills_before as f64)
-    })
+    wait_for(
+        "every kill to reach gm-server",
+        Duration::from_secs(10),
+        || fleet.value("kills_total", &[("server", "eu-1")]) == Some(kills_before as f64),
+    )
     .await;
 
     // gm-server goes away.
@@ -170,7 +174,10 @@ async fn the_game_runs_on_while_gm_server_is_down_and_reports_what_it_dropped() 
 
     // The ticks did not wait on the network: a blocked tick would take a connect timeout
     // (seconds); the bounds below leave room only for scheduling noise.
-    let (c50, o50) = (percentile(connected.clone(), 0.5), percentile(outage.clone(), 0.5));
+    let (c50, o50) = (
+        percentile(connected.clone(), 0.5),
+        percentile(outage.clone(), 0.5),
+    );
     let o_max = percentile(outage.clone(), 1.0);
     eprintln!(
         "tick work: connected p50 {c50:?} p99 {:?} ({} ticks); gm-server down p50 {o50:?} p99 {:?} max {o_max:?} ({} ticks)",
@@ -179,7 +186,10 @@ async fn the_game_runs_on_while_gm_server_is_down_and_reports_what_it_dropped() 
         percentile(outage.clone(), 0.99),
         outage.len()
     );
-    assert!(o50 <= c50 * 3 + Duration::from_micros(20), "p50 {c50:?} → {o50:?}");
+    assert!(
+        o50 <= c50 * 3 + Duration::from_micros(20),
+        "p50 {c50:?} → {o50:?}"
+    );
     assert!(o_max < Duration::from_millis(250), "a tick took {o_max:?}");
     // Memory: the events that could not be sent were dropped, not buffered.
     let bound = 1 << 20;

@@ -18,7 +18,10 @@ use crate::telemetry::events::BUCKET_MS;
 pub(super) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
     let body = crate::telemetry::render(&state.gateway, &state.store, &state.http);
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         body,
     )
 }

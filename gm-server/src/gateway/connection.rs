@@ -17,8 +17,8 @@ use super::{
     CommandError, ConnectionFailure, Entry, FailureKind, GameServerInfo, Gateway, ToConnection,
 };
 use crate::keys;
-use crate::telemetry::ServerLabels;
 use crate::store::{GameServerRecord, now_ms};
+use crate::telemetry::ServerLabels;
 
 /// Commands queued per connection before callers get "busy".
 const COMMAND_QUEUE: usize = 256;

@@ -115,7 +115,6 @@ impl EventAccumulator {
         self.last_at = i64::MIN;
         Some(chunk)
     }
-
 }
 
 fn name_of(names: &HashMap<u32, String>, kind: u32) -> String {
@@ -161,7 +160,10 @@ mod tests {
             kind: 1,
             name: "player_died".into(),
         }];
-        acc.add(&batch(&[(1, t), (1, t), (2, t), (1, t + 10_000)], kinds), now);
+        acc.add(
+            &batch(&[(1, t), (1, t), (2, t), (1, t + 10_000)], kinds),
+            now,
+        );
         // A tick number, not a time: counted at arrival.
         acc.add(&batch(&[(1, 42)], vec![]), now);
         assert_eq!(acc.len(), 5);

@@ -134,10 +134,7 @@ impl FleetMetrics {
                 Some(&row) if kind_of(&table.series[row].1) == def.kind => Some(row),
                 Some(_) => None,
                 None => {
-                    let clash = table
-                        .kinds
-                        .get(&key.name)
-                        .is_some_and(|k| *k != def.kind);
+                    let clash = table.kinds.get(&key.name).is_some_and(|k| *k != def.kind);
                     if clash || table.series.len() >= self.max_series {
                         None
                     } else {
@@ -203,10 +200,10 @@ impl FleetMetrics {
                         .iter()
                         .all(|(n, v)| k.labels.iter().any(|(kn, kv)| kn == n && kv == v))
             })
-            .and_then(|(_, v)| match v {
-                Value::Counter(c) => Some(*c as f64),
-                Value::Gauge(g) => Some(*g),
-                Value::Histogram(h) => Some(h.count as f64),
+            .map(|(_, v)| match v {
+                Value::Counter(c) => *c as f64,
+                Value::Gauge(g) => *g,
+                Value::Histogram(h) => h.count as f64,
             })
     }
 
@@ -314,7 +311,13 @@ impl Hist {
         }
         sample(out, &bucket_name, labels, Some("+Inf"), self.count as f64);
         sample(out, &format!("{name}_sum"), labels, None, self.sum);
-        sample(out, &format!("{name}_count"), labels, None, self.count as f64);
+        sample(
+            out,
+            &format!("{name}_count"),
+            labels,
+            None,
+            self.count as f64,
+        );
     }
 }
 
@@ -538,7 +541,12 @@ mod tests {
         let fleet = FleetMetrics::new(100);
         let mut s = SessionSeries::new(labels("eu-\"1\"\n"));
         let mut b = batch(vec![
-            def(1, SeriesKind::Gauge, "9 lives.now", &[("server", "x"), ("__a-b", "v")]),
+            def(
+                1,
+                SeriesKind::Gauge,
+                "9 lives.now",
+                &[("server", "x"), ("__a-b", "v")],
+            ),
             def(2, SeriesKind::Gauge, "gm_server_connections", &[]),
         ]);
         b.gauges = vec![(1, 2.5), (2, 1.0)];
@@ -559,7 +567,10 @@ mod tests {
         let fleet = FleetMetrics::new(100);
         let mut a = SessionSeries::new(labels("eu-1"));
         let mut b = SessionSeries::new(labels("eu-2"));
-        fleet.apply(&mut a, &batch(vec![def(1, SeriesKind::Counter, "x_total", &[])]));
+        fleet.apply(
+            &mut a,
+            &batch(vec![def(1, SeriesKind::Counter, "x_total", &[])]),
+        );
         let refused = fleet.apply(
             &mut b,
             &batch(vec![def(1, SeriesKind::Gauge, "x_total", &[])]),
@@ -596,10 +607,25 @@ mod tests {
         fleet.render(&mut text);
         let l = "build=\"1.2\",region=\"eu\",server=\"eu-1\"";
         assert!(text.contains("# TYPE tick_seconds histogram\n"), "{text}");
-        assert!(text.contains(&format!("tick_seconds_bucket{{{l},le=\"0.015625\"}} 3\n")), "{text}");
-        assert!(text.contains(&format!("tick_seconds_bucket{{{l},le=\"0.03125\"}} 5\n")), "{text}");
-        assert!(text.contains(&format!("tick_seconds_bucket{{{l},le=\"+Inf\"}} 5\n")), "{text}");
-        assert!(text.contains(&format!("tick_seconds_count{{{l}}} 5\n")), "{text}");
-        assert!(text.contains(&format!("tick_seconds_sum{{{l}}} 0.072")), "{text}");
+        assert!(
+            text.contains(&format!("tick_seconds_bucket{{{l},le=\"0.015625\"}} 3\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("tick_seconds_bucket{{{l},le=\"0.03125\"}} 5\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("tick_seconds_bucket{{{l},le=\"+Inf\"}} 5\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("tick_seconds_count{{{l}}} 5\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("tick_seconds_sum{{{l}}} 0.072")),
+            "{text}"
+        );
     }
 }

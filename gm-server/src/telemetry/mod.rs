@@ -70,7 +70,12 @@ impl Telemetry {
         };
         let retention = Duration::from_secs(config.event_retention_hours.max(1) * 3600);
         *telemetry.inner.tasks.lock() = vec![
-            tokio::spawn(writer(telemetry.clone(), store.clone(), rx, shutdown.clone())),
+            tokio::spawn(writer(
+                telemetry.clone(),
+                store.clone(),
+                rx,
+                shutdown.clone(),
+            )),
             tokio::spawn(prune(store, retention, shutdown)),
         ];
         telemetry
