@@ -2,7 +2,10 @@
 //!
 //! Each tick runs one bevy schedule: players join up to a target, move, chat and sometimes
 //! leave; GM commands from gm-server are taken from the SDK's queue and answered; the tick rate
-//! and player count are reported to the SDK. Nothing in a tick waits for the network.
+//! and player count are reported to the SDK. Telemetry goes out through the SDK: each tick's
+//! duration and entity count, counters of chat lines and GM commands, a histogram of player
+//! speed, and an event per join, leave, chat line and GM command (see [`events`]). Nothing in a
+//! tick waits for the network.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -88,6 +91,47 @@ impl ChatLog {
 #[derive(Resource)]
 struct Gm(GmClient);
 
+/// Event kinds the example game emits, named for gm-server by [`event_kinds`].
+pub mod events {
+    /// A player joined; `fields[0]` is the account id.
+    pub const PLAYER_JOINED: u32 = 1;
+    /// A player left; `fields[0]` is the account id.
+    pub const PLAYER_LEFT: u32 = 2;
+    /// A player said something in chat; `fields[0]` is the account id.
+    pub const CHAT_LINE: u32 = 3;
+    /// The game ran a GM command from gm-server.
+    pub const GM_COMMAND: u32 = 4;
+}
+
+/// Names of the [`events`] kinds, to register with `GmClientBuilder::event_kind`.
+pub fn event_kinds() -> Vec<(u32, &'static str)> {
+    vec![
+        (events::PLAYER_JOINED, "player_joined"),
+        (events::PLAYER_LEFT, "player_left"),
+        (events::CHAT_LINE, "chat_line"),
+        (events::GM_COMMAND, "gm_command"),
+    ]
+}
+
+/// The game's own metric handles, taken once from the SDK's registry.
+#[derive(Resource)]
+struct GameMetrics {
+    chat_lines: gm_sdk::gm_telemetry::Counter,
+    gm_commands: gm_sdk::gm_telemetry::Counter,
+    speed: gm_sdk::gm_telemetry::Histogram,
+}
+
+/// The tick's event writer: one per emitting thread, so a non-send resource of the game loop.
+struct Events(gm_sdk::gm_telemetry::event::EventWriter);
+
+fn emit(events: &mut Events, kind: u32, account_id: u64) {
+    events.0.emit(gm_sdk::gm_telemetry::event::Event {
+        kind,
+        fields: [account_id, 0],
+        ..Default::default()
+    });
+}
+
 /// Tick figures, shared with other threads (tests, the binary's status line).
 #[derive(Debug, Default)]
 pub struct TickStats {
@@ -140,6 +184,13 @@ impl ExampleGame {
             dt: period.as_secs_f32(),
         });
         world.insert_resource(ChatLog::default());
+        let key = gm_sdk::metrics::Key::from_static_name;
+        world.insert_resource(GameMetrics {
+            chat_lines: gm.metrics().counter(&key("chat_lines_total")),
+            gm_commands: gm.metrics().counter(&key("gm_commands_total")),
+            speed: gm.metrics().histogram(&key("player_speed")),
+        });
+        world.insert_non_send(Events(gm.event_writer()));
         world.insert_resource(Gm(gm));
         world.insert_resource(Stats {
             shared: stats.clone(),
@@ -175,8 +226,16 @@ impl ExampleGame {
     /// Runs one tick.
     pub fn tick(&mut self) {
         let start = Instant::now();
+        self.world
+            .non_send_mut::<Events>()
+            .0
+            .set_time(gm_sdk::unix_ms());
         self.schedule.run(&mut self.world);
-        let us = start.elapsed().as_micros() as u64;
+        let took = start.elapsed();
+        let gm = &self.world.resource::<Gm>().0;
+        gm.record_tick(took);
+        gm.report_entities(self.world.entities().len() as usize);
+        let us = took.as_micros() as u64;
         self.stats.max_tick_us.fetch_max(us, Ordering::Relaxed);
         self.stats.ticks.fetch_add(1, Ordering::Relaxed);
     }
@@ -245,6 +304,7 @@ fn join_players(
     mut commands: Commands,
     mut sim: ResMut<Sim>,
     gm: Res<Gm>,
+    mut events: NonSendMut<Events>,
     players: Query<(), With<Player>>,
 ) {
     let online = players.iter().count();
@@ -261,6 +321,7 @@ fn join_players(
             y: sim.rng.random_range(-5.0..5.0),
         };
         gm.0.player_joined(account_id, &name);
+        emit(&mut events, events::PLAYER_JOINED, account_id);
         commands.spawn((Player { account_id, name }, pos, vel));
     }
 }
@@ -269,22 +330,31 @@ fn leave_players(
     mut commands: Commands,
     mut sim: ResMut<Sim>,
     gm: Res<Gm>,
+    mut events: NonSendMut<Events>,
     players: Query<(Entity, &Player)>,
 ) {
     for (entity, p) in &players {
         if sim.rng.random_bool(0.0005) {
             gm.0.player_left(p.account_id);
+            emit(&mut events, events::PLAYER_LEFT, p.account_id);
             commands.entity(entity).despawn();
         }
     }
 }
 
-fn move_players(mut sim: ResMut<Sim>, mut q: Query<(&mut Position, &mut Velocity)>) {
+fn move_players(
+    mut sim: ResMut<Sim>,
+    metrics: Res<GameMetrics>,
+    mut q: Query<(&mut Position, &mut Velocity)>,
+) {
     let dt = sim.dt;
     for (mut pos, mut vel) in &mut q {
         if sim.rng.random_bool(0.02) {
             vel.x = sim.rng.random_range(-5.0..5.0);
             vel.y = sim.rng.random_range(-5.0..5.0);
+            metrics
+                .speed
+                .record(f64::from((vel.x * vel.x + vel.y * vel.y).sqrt()));
         }
         pos.x = (pos.x + vel.x * dt * 10.0).clamp(0.0, 1000.0);
         pos.y = (pos.y + vel.y * dt * 10.0).clamp(0.0, 1000.0);
@@ -299,10 +369,18 @@ const LINES: [&str; 5] = [
     "where is the bank",
 ];
 
-fn chat(mut sim: ResMut<Sim>, mut log: ResMut<ChatLog>, players: Query<&Player>) {
+fn chat(
+    mut sim: ResMut<Sim>,
+    mut log: ResMut<ChatLog>,
+    metrics: Res<GameMetrics>,
+    mut events: NonSendMut<Events>,
+    players: Query<&Player>,
+) {
     for p in &players {
         if sim.rng.random_bool(0.001) {
             let line = LINES[sim.rng.random_range(0..LINES.len())];
+            metrics.chat_lines.increment(1);
+            emit(&mut events, events::CHAT_LINE, p.account_id);
             log.push(format!("{}: {line}", p.name));
         }
     }
@@ -312,9 +390,13 @@ fn gm_commands(
     mut commands: Commands,
     gm: Res<Gm>,
     mut log: ResMut<ChatLog>,
+    metrics: Res<GameMetrics>,
+    mut events: NonSendMut<Events>,
     players: Query<(Entity, &Player)>,
 ) {
     while let Some(cmd) = gm.0.poll_command() {
+        metrics.gm_commands.increment(1);
+        emit(&mut events, events::GM_COMMAND, 0);
         let outcome = match cmd.command.as_str() {
             "kick" => match cmd.args.first() {
                 None => {

@@ -154,6 +154,13 @@ impl GmClientBuilder {
         self
     }
 
+    /// Names several event kinds (see [`event_kind`](Self::event_kind)).
+    pub fn event_kinds<N: Into<String>>(self, kinds: impl IntoIterator<Item = (u32, N)>) -> Self {
+        kinds
+            .into_iter()
+            .fold(self, |b, (kind, name)| b.event_kind(kind, name))
+    }
+
     /// Trust exactly the certificate with this SHA-256 fingerprint (printed by gm-server).
     pub fn pin_fingerprint(mut self, fingerprint: impl Into<String>) -> Self {
         self.trust = Some(ServerTrust::Fingerprint(fingerprint.into()));

@@ -55,6 +55,8 @@ pub use command::{
 };
 /// The telemetry crate the SDK ships from (handles, events, the test recorder).
 pub use gm_telemetry;
+/// The `metrics` facade the SDK's recorder serves (its `Key` names series).
+pub use metrics;
 pub use status::{ConnectionStatus, GameStatus, RefusalKind};
 pub use telemetry::names as metric_names;
 pub use tls::{ServerTrust, quinn_client_config};

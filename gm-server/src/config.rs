@@ -45,9 +45,9 @@ pub struct TelemetryConfig {
     pub max_series: usize,
     /// Hours events are kept in the store. Default 72.
     pub event_retention_hours: u64,
-    /// Event chunks waiting for the store before game servers' telemetry streams are slowed
-    /// down (QUIC flow control pushes back to the SDK, whose rings then drop and count).
-    /// Default 64.
+    /// Event chunks (up to 1 MiB each) waiting for the store before game servers' telemetry
+    /// streams are slowed down (QUIC flow control pushes back to the SDK, whose rings then
+    /// drop and count). Default 16.
     pub event_queue: usize,
 }
 
@@ -56,7 +56,7 @@ impl Default for TelemetryConfig {
         TelemetryConfig {
             max_series: 100_000,
             event_retention_hours: 72,
-            event_queue: 64,
+            event_queue: 16,
         }
     }
 }

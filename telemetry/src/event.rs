@@ -74,6 +74,12 @@ impl EventWriter {
         self.now = now;
     }
 
+    /// Free slots in the ring now: a writer that would rather wait than drop can check it
+    /// (one atomic load).
+    pub fn free(&self) -> usize {
+        self.producer.slots()
+    }
+
     /// Emits `event`, stamped with the writer's time. If the ring is full the event is
     /// dropped and counted.
     #[inline]

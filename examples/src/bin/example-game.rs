@@ -52,6 +52,7 @@ fn main() -> anyhow::Result<()> {
         .region(&args.region)
         .game_build(concat!("example-", env!("CARGO_PKG_VERSION")))
         .commands(gm_examples::game::game_commands())
+        .event_kinds(gm_examples::game::event_kinds())
         .spawn()?;
     let mut game = ExampleGame::new(
         GameConfig {

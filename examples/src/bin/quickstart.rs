@@ -68,6 +68,7 @@ async fn main() -> anyhow::Result<()> {
         .region("local")
         .game_build("example")
         .commands(gm_examples::game::game_commands())
+        .event_kinds(gm_examples::game::event_kinds())
         .spawn()?;
     let stop = Arc::new(AtomicBool::new(false));
     let game_stop = stop.clone();
