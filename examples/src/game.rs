@@ -190,7 +190,6 @@ impl ExampleGame {
             gm_commands: gm.metrics().counter(&key("gm_commands_total")),
             speed: gm.metrics().histogram(&key("player_speed")),
         });
-        world.insert_non_send(Events(gm.event_writer()));
         world.insert_resource(Gm(gm));
         world.insert_resource(Stats {
             shared: stats.clone(),
@@ -226,6 +225,12 @@ impl ExampleGame {
     /// Runs one tick.
     pub fn tick(&mut self) {
         let start = Instant::now();
+        // The event writer belongs to the thread that ticks, so it is made on the first tick
+        // (the game may be built on one thread and run on another).
+        if self.world.get_non_send::<Events>().is_none() {
+            let writer = self.world.resource::<Gm>().0.event_writer();
+            self.world.insert_non_send(Events(writer));
+        }
         self.world
             .non_send_mut::<Events>()
             .0
