@@ -38,7 +38,7 @@ pub struct EventCountParams {
     /// To (exclusive), Unix ms; default now.
     pub to_ms: Option<i64>,
     /// Bucket width in seconds: a multiple of 10, at most 86400; default 60.
-    #[param(minimum = 10, maximum = 86400)]
+    #[param(minimum = 10, maximum = 86400, multiple_of = 10)]
     pub bucket_s: Option<i64>,
 }
 

@@ -613,6 +613,7 @@ impl Driver {
     /// the peer is authenticated: this starts after the key was checked).
     fn accept_telemetry(&self, labels: ServerLabels) {
         let conn = self.conn.clone();
+        let gateway = self.gateway.clone();
         let telemetry = self.gateway.inner.telemetry.clone();
         let codec = self.codec;
         // Tracked, so shutdown waits for what it still has to hand to the store.
@@ -624,6 +625,10 @@ impl Driver {
                 {
                     tracing::warn!(server_id = %labels.server, "{e}");
                 }
+            }
+            // Gone, and not replaced by a newer connection: its series go stale.
+            if !gateway.is_connected(&labels.server) {
+                telemetry.fleet().remove_server(&labels.server);
             }
         });
     }
@@ -637,6 +642,8 @@ impl Driver {
                 .remove_if(id, |_, e| e.info.session_id == self.session_id);
             if removed.is_some() {
                 self.gateway.inner.presence.remove_server(id);
+                // Its telemetry stream may still be finishing; it removes again when done.
+                self.gateway.inner.telemetry.fleet().remove_server(id);
                 self.gateway.inner.game_commands.remove(id);
                 tracing::info!(server_id = %id, "game server left the directory");
                 self.gateway.inner.events.publish(

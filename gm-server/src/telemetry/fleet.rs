@@ -53,6 +53,8 @@ struct Table {
     series: Vec<(Arc<SeriesKey>, Value)>,
     /// One kind per metric name: the text format allows one TYPE per name.
     kinds: HashMap<String, SeriesKind>,
+    /// Bumped when rows are removed: sessions then look their rows up again.
+    generation: u64,
 }
 
 /// Every game server's series. Cheap to share; one lock per applied batch and per render.
@@ -67,7 +69,9 @@ pub struct FleetMetrics {
 #[derive(Debug)]
 pub struct SessionSeries {
     labels: ServerLabels,
-    rows: HashMap<u32, Option<(SeriesKind, usize)>>,
+    /// The game's id → the series, and its row in the table (`None`: refused).
+    rows: HashMap<u32, (SeriesKind, Arc<SeriesKey>, Option<usize>)>,
+    generation: u64,
     /// Series this session had refused (cap, bad name, kind clash).
     pub refused: u64,
 }
@@ -78,6 +82,7 @@ impl SessionSeries {
         SessionSeries {
             labels,
             rows: HashMap::new(),
+            generation: 0,
             refused: 0,
         }
     }
@@ -129,36 +134,22 @@ impl FleetMetrics {
             labels.push(("build".into(), session.labels.build.clone()));
             labels.sort();
             labels.dedup_by(|a, b| a.0 == b.0);
-            let key = SeriesKey { name, labels };
-            let row = match table.index.get(&key) {
-                Some(&row) if kind_of(&table.series[row].1) == def.kind => Some(row),
-                Some(_) => None,
-                None => {
-                    let clash = table.kinds.get(&key.name).is_some_and(|k| *k != def.kind);
-                    if clash || table.series.len() >= self.max_series {
-                        None
-                    } else {
-                        let row = table.series.len();
-                        let key = Arc::new(key);
-                        table.kinds.insert(key.name.clone(), def.kind);
-                        table.index.insert(key.clone(), row);
-                        let value = match def.kind {
-                            SeriesKind::Counter => Value::Counter(0),
-                            SeriesKind::Gauge => Value::Gauge(0.0),
-                            SeriesKind::Histogram => Value::Histogram(Hist::default()),
-                        };
-                        table.series.push((key, value));
-                        Some(row)
-                    }
-                }
-            };
+            let key = Arc::new(SeriesKey { name, labels });
+            let row = self.resolve(&mut table, def.kind, &key);
             if row.is_none() {
                 refused += 1;
             }
-            session.rows.insert(def.id, row.map(|r| (def.kind, r)));
+            session.rows.insert(def.id, (def.kind, key, row));
+        }
+        if session.generation != table.generation {
+            // Rows were removed since this session resolved its series: resolve them again.
+            session.generation = table.generation;
+            for (kind, key, row) in session.rows.values_mut() {
+                *row = self.resolve(&mut table, *kind, key);
+            }
         }
         let row = |id: &u32, kind: SeriesKind| match session.rows.get(id) {
-            Some(Some((k, r))) if *k == kind => Some(*r),
+            Some((k, _, Some(r))) if *k == kind => Some(*r),
             _ => None,
         };
         for (id, delta) in &batch.counters {
@@ -185,6 +176,59 @@ impl FleetMetrics {
         session.refused += refused;
         self.refused.fetch_add(refused, Relaxed);
         refused
+    }
+
+    /// The row of `key`, added if there is room and its name is not taken by another kind.
+    fn resolve(&self, table: &mut Table, kind: SeriesKind, key: &Arc<SeriesKey>) -> Option<usize> {
+        match table.index.get(key) {
+            Some(&row) if kind_of(&table.series[row].1) == kind => Some(row),
+            Some(_) => None,
+            None => {
+                let clash = table.kinds.get(&key.name).is_some_and(|k| *k != kind);
+                if clash || table.series.len() >= self.max_series {
+                    return None;
+                }
+                let row = table.series.len();
+                table.kinds.insert(key.name.clone(), kind);
+                table.index.insert(key.clone(), row);
+                let value = match kind {
+                    SeriesKind::Counter => Value::Counter(0),
+                    SeriesKind::Gauge => Value::Gauge(0.0),
+                    SeriesKind::Histogram => Value::Histogram(Hist::default()),
+                };
+                table.series.push((key.clone(), value));
+                Some(row)
+            }
+        }
+    }
+
+    /// Drops every series of a game server that has gone (so Prometheus marks them stale
+    /// instead of showing its last values forever). Its counters start again from zero if it
+    /// comes back, which `rate()` reads as a counter reset. Returns how many went.
+    pub fn remove_server(&self, server: &str) -> usize {
+        let mut table = self.table.lock();
+        let before = table.series.len();
+        let is_of = |k: &SeriesKey| k.labels.iter().any(|(n, v)| n == "server" && v == server);
+        let series = std::mem::take(&mut table.series);
+        table.series = series.into_iter().filter(|(k, _)| !is_of(k)).collect();
+        let removed = before - table.series.len();
+        if removed > 0 {
+            let index: HashMap<Arc<SeriesKey>, usize> = table
+                .series
+                .iter()
+                .enumerate()
+                .map(|(i, (k, _))| (k.clone(), i))
+                .collect();
+            table.index = index;
+            let kinds: HashMap<String, SeriesKind> = table
+                .series
+                .iter()
+                .map(|(k, v)| (k.name.clone(), kind_of(v)))
+                .collect();
+            table.kinds = kinds;
+            table.generation += 1;
+        }
+        removed
     }
 
     /// The value of a gauge or counter series, for tests and the dashboard. Labels must
@@ -560,6 +604,33 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("game_gm_server_connections{"), "{text}");
+    }
+
+    #[test]
+    fn a_server_that_left_takes_its_series_along_and_others_keep_theirs() {
+        let fleet = FleetMetrics::new(100);
+        let (mut a, mut b) = (
+            SessionSeries::new(labels("eu-1")),
+            SessionSeries::new(labels("eu-2")),
+        );
+        let mut first = batch(vec![
+            def(1, SeriesKind::Counter, "kills_total", &[]),
+            def(2, SeriesKind::Gauge, "players", &[]),
+        ]);
+        first.counters = vec![(1, 4)];
+        first.gauges = vec![(2, 9.0)];
+        fleet.apply(&mut a, &first);
+        fleet.apply(&mut b, &first);
+        assert_eq!(fleet.series_count(), 4);
+        assert_eq!(fleet.remove_server("eu-1"), 2);
+        assert_eq!(fleet.value("players", &[("server", "eu-1")]), None);
+        // eu-2's session still reaches its own rows after the table was rebuilt.
+        let mut next = batch(vec![]);
+        next.counters = vec![(1, 1)];
+        fleet.apply(&mut b, &next);
+        assert_eq!(fleet.value("kills_total", &[("server", "eu-2")]), Some(5.0));
+        assert_eq!(fleet.value("players", &[("server", "eu-2")]), Some(9.0));
+        assert_eq!(fleet.series_count(), 2);
     }
 
     #[test]
