@@ -74,7 +74,7 @@ fn main() {
                         });
                     }
                     n += 4096;
-                    if n % (1 << 20) == 0 {
+                    if n.is_multiple_of(1 << 20) {
                         w.set_time(gm_sdk::unix_ms());
                     }
                 }
