@@ -99,7 +99,7 @@ fn ingest(c: &mut Criterion) {
             .collect(),
         losses: Losses::default(),
     };
-    let fleet = FleetMetrics::new(100_000);
+    let fleet = FleetMetrics::new(100_000, 20_000);
     let mut session = SessionSeries::new(ServerLabels {
         server: "eu-1".into(),
         region: "eu".into(),

@@ -21,6 +21,9 @@ pub const MAX_EVENTS_PER_BATCH: usize = 16_384;
 /// Longest metric or event name, label name or label value accepted.
 pub const MAX_NAME_LEN: usize = 128;
 
+/// Buckets in a histogram (gm-telemetry's fixed layout); bucket indices are below this.
+pub const HISTOGRAM_BUCKETS: u16 = 578;
+
 /// Most labels on one series.
 pub const MAX_LABELS: usize = 16;
 
@@ -207,8 +210,13 @@ impl MetricBatch {
             }
         }
         for h in &self.histograms {
-            if h.buckets.len() > u16::MAX as usize {
-                return Err("a histogram delta has too many buckets".into());
+            let ascending = h.buckets.windows(2).all(|w| w[0].0 < w[1].0);
+            let in_range = h.buckets.last().is_none_or(|b| b.0 < HISTOGRAM_BUCKETS);
+            if !ascending || !in_range {
+                return Err(format!(
+                    "histogram {} has bucket indices out of order or not below {HISTOGRAM_BUCKETS}",
+                    h.id
+                ));
             }
         }
         Ok(())
@@ -302,5 +310,23 @@ mod tests {
                 .is_err()
         );
         assert!(def(vec![(String::new(), "v".into())]).validate().is_err());
+        let hist = |buckets: Vec<(u16, u64)>| MetricBatch {
+            histograms: vec![HistogramDelta {
+                id: 1,
+                sum: 1.0,
+                buckets,
+            }],
+            ..def(vec![])
+        };
+        assert!(hist(vec![(3, 1), (9, 2)]).validate().is_ok());
+        assert!(
+            hist(vec![(9, 1), (3, 2)]).validate().is_err(),
+            "out of order"
+        );
+        assert!(hist(vec![(3, 1), (3, 2)]).validate().is_err(), "repeated");
+        assert!(
+            hist(vec![(HISTOGRAM_BUCKETS, 1)]).validate().is_err(),
+            "out of range"
+        );
     }
 }

@@ -83,7 +83,7 @@ pub struct TelemetryConfig {
     /// Events each [`GmClient::event_writer`] ring holds before it drops and counts (default
     /// 65,536: 2 MiB). This is what bounds memory while gm-server is unreachable.
     pub event_ring_capacity: usize,
-    /// Metric series the registry holds; later ones are recorded into `telemetry_overflow`
+    /// Metric series the registry holds; later ones are recorded into `telemetry_overflow_*`
     /// and counted (default 10,000).
     pub max_series: usize,
     /// Names of event kinds, sent to gm-server so it can count events by name.

@@ -346,7 +346,8 @@ impl GmClient {
     }
 
     /// A new event ring for one emitting thread (emitting takes `&mut`; a second thread takes
-    /// a writer of its own). Set its time once per tick with `set_time(unix_ms)`: gm-server
+    /// a writer of its own). Each ring is allocated here at `event_ring_capacity` × 32 bytes;
+    /// past 64 live writers a new one gets a single slot, so take one per thread, once. Set its time once per tick with `set_time(unix_ms)`: gm-server
     /// counts events per time bucket by it. A full ring drops and counts; the driver drains
     /// the rings and ships their contents in batches.
     ///

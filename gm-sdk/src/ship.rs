@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gm_proto::telemetry::{EventKindDef, MAX_EVENTS_PER_BATCH, STREAM_TELEMETRY};
+use gm_proto::telemetry::{EventKindDef, MAX_EVENTS_PER_BATCH, MetricBatch, STREAM_TELEMETRY};
 use gm_proto::{FrameCodec, Message};
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
@@ -15,6 +15,51 @@ use crate::builder::TelemetryConfig;
 use crate::client::{Shared, ToDriver};
 use crate::command::IncomingCommand;
 use crate::telemetry::{EventShipper, Figures, MetricShipper};
+
+/// Series (definitions and values) per metric frame: with names and labels at their bounds a
+/// definition is under 5 KiB, so a frame stays under the 1 MiB default.
+const METRIC_ITEMS_PER_FRAME: usize = 200;
+
+/// Splits a batch into parts of at most `max` items each, definitions first.
+fn split(batch: MetricBatch, max: usize) -> Vec<MetricBatch> {
+    let items =
+        batch.defs.len() + batch.counters.len() + batch.gauges.len() + batch.histograms.len();
+    if items <= max {
+        return vec![batch];
+    }
+    let empty = || MetricBatch {
+        seq: batch.seq,
+        interval_ms: batch.interval_ms,
+        defs: Vec::new(),
+        counters: Vec::new(),
+        gauges: Vec::new(),
+        histograms: Vec::new(),
+        losses: batch.losses,
+    };
+    let mut parts = vec![empty()];
+    let mut room = max;
+    macro_rules! spread {
+        ($field:ident) => {
+            for item in batch.$field {
+                if room == 0 {
+                    parts.push(empty());
+                    room = max;
+                }
+                parts
+                    .last_mut()
+                    .expect("one part at least")
+                    .$field
+                    .push(item);
+                room -= 1;
+            }
+        };
+    }
+    spread!(defs);
+    spread!(counters);
+    spread!(gauges);
+    spread!(histograms);
+    parts
+}
 
 /// What outlives sessions: the shippers' baselines.
 #[derive(Debug)]
@@ -124,14 +169,21 @@ async fn ship(
             let batch = shippers.lock().metrics.collect(elapsed, losses);
             last_metrics = now;
             next_metrics += interval;
-            frame.clear();
-            codec
-                .encode(&Message::Metrics(batch), &mut frame)
-                .map_err(|e| e.to_string())?;
-            send.write_all(&frame).await.map_err(|e| e.to_string())?;
+            // A big registry does not fit one frame: split it (definitions go first, so a
+            // part never refers to a series gm-server has not been told of).
+            for part in split(batch, METRIC_ITEMS_PER_FRAME) {
+                frame.clear();
+                if let Err(e) = codec.encode(&Message::Metrics(part), &mut frame) {
+                    tracing::warn!("a telemetry batch could not be encoded: {e}");
+                    continue;
+                }
+                send.write_all(&frame).await.map_err(|e| e.to_string())?;
+            }
         }
-        // Drain the rings for as long as they hold events, a batch per frame.
-        loop {
+        // Drain the rings for as long as they hold events, a batch per frame, but leave in
+        // time for the next metrics: they carry the drop counters, which matter most when
+        // gm-server is slow.
+        while tokio::time::Instant::now() < next_metrics {
             let batch = {
                 let mut s = shippers.lock();
                 let mut rings = shared.telemetry.rings.lock();
@@ -152,5 +204,53 @@ async fn ship(
         }
         let wake = next_metrics.min(tokio::time::Instant::now() + event_flush);
         tokio::time::sleep_until(wake).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gm_proto::telemetry::{Losses, SeriesDef, SeriesKind};
+
+    #[test]
+    fn a_big_batch_splits_into_frames_that_fit_with_definitions_first() {
+        let defs: Vec<SeriesDef> = (0..1000)
+            .map(|i| SeriesDef {
+                id: i,
+                kind: SeriesKind::Counter,
+                name: "n".repeat(128),
+                labels: (0..16)
+                    .map(|l| ("l".repeat(128), format!("{l}{}", "v".repeat(120))))
+                    .collect(),
+            })
+            .collect();
+        let batch = MetricBatch {
+            seq: 3,
+            interval_ms: 1000,
+            counters: defs.iter().map(|d| (d.id, 1)).collect(),
+            defs,
+            gauges: vec![],
+            histograms: vec![],
+            losses: Losses::default(),
+        };
+        let parts = split(batch, METRIC_ITEMS_PER_FRAME);
+        assert_eq!(parts.len(), 10);
+        assert!(
+            parts[..5]
+                .iter()
+                .all(|p| p.counters.is_empty() && p.defs.len() == 200)
+        );
+        assert!(
+            parts[5..]
+                .iter()
+                .all(|p| p.defs.is_empty() && p.counters.len() == 200)
+        );
+        let codec = FrameCodec::default();
+        for p in parts {
+            let mut out = Vec::new();
+            codec
+                .encode(&Message::Metrics(p), &mut out)
+                .expect("fits one frame");
+        }
     }
 }

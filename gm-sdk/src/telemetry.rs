@@ -1,10 +1,12 @@
 //! Turning what the game recorded into what goes on the wire, without I/O: per-interval
 //! metric deltas ([`MetricShipper`]) and event batches ([`EventShipper`]).
 //!
-//! Nothing here is lost while gm-server is unreachable: counters and histograms keep adding
+//! Nothing recorded while gm-server is unreachable is lost uncounted: counters and histograms keep adding
 //! up in the registry, and the first batch after a reconnect carries everything since the
 //! last one sent. Events wait in their bounded rings; what does not fit is dropped and counted
-//! by the ring, and that count ships as the `gm_sdk_events_dropped_total` counter.
+//! by the ring, and that count ships as the `gm_sdk_dropped_total{what="events"}` counter.
+//! (A batch already handed to QUIC when the connection dies is lost with it: see
+//! docs/telemetry.md.)
 
 use std::collections::HashMap;
 
@@ -15,6 +17,10 @@ use gm_proto::telemetry::{
 use gm_telemetry::event::EventReader;
 use gm_telemetry::{HistogramSnapshot, Registry};
 use metrics::Key;
+
+// The wire's bucket count is gm-telemetry's layout.
+const _: () =
+    assert!(gm_telemetry::histogram::BUCKETS == gm_proto::telemetry::HISTOGRAM_BUCKETS as usize);
 
 /// What the shipper remembers of one series.
 #[derive(Debug)]
@@ -357,6 +363,9 @@ pub(crate) struct SdkTelemetry {
     refused_commands: gm_telemetry::Counter,
 }
 
+/// Live event rings a client hands out at full capacity (see `GmClient::event_writer`).
+pub(crate) const MAX_RINGS: usize = 64;
+
 /// Figures the driver hands to [`SdkTelemetry::refresh`] before each batch.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Figures {
@@ -403,10 +412,22 @@ impl SdkTelemetry {
         }
     }
 
-    /// A new event ring; the driver drains its reader.
+    /// A new event ring; the driver drains its reader. Past [`MAX_RINGS`] live rings a
+    /// writer gets a ring of one slot (it drops and counts nearly everything), so a game that
+    /// asks for a writer per tick cannot grow memory without end.
     pub(crate) fn event_writer(&self) -> gm_telemetry::event::EventWriter {
-        let (writer, reader) = gm_telemetry::event::ring(self.ring_capacity);
-        self.rings.lock().push(reader);
+        let mut rings = self.rings.lock();
+        let capacity = if rings.len() < MAX_RINGS {
+            self.ring_capacity
+        } else {
+            tracing::warn!(
+                "more than {MAX_RINGS} event writers: take one per emitting thread, once; \
+                 this one drops what it is given"
+            );
+            1
+        };
+        let (writer, reader) = gm_telemetry::event::ring(capacity);
+        rings.push(reader);
         writer
     }
 
@@ -477,7 +498,8 @@ pub mod names {
     pub const PLAYERS_ONLINE: &str = "game_players_online";
     /// Gauge: entities in the world (bevy plugin, or [`GmClient::report_entities`](crate::GmClient::report_entities)).
     pub const ENTITIES: &str = "game_entities";
-    /// Gauge: 1 while a session with gm-server is up, else 0.
+    /// Gauge: 1 while a session with gm-server is up. gm-server drops a game server's series
+    /// when it disconnects, so on `/metrics` the series is there (1) or absent.
     pub const CONNECTED: &str = "gm_sdk_connected";
     /// Gauge: QUIC round-trip time to gm-server, seconds.
     pub const RTT_SECONDS: &str = "gm_sdk_rtt_seconds";

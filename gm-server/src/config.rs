@@ -43,6 +43,8 @@ pub struct TelemetryConfig {
     /// Most game metric series held (over every game server); new ones past it are refused
     /// and counted in `gm_server_telemetry_series_refused_total`. Default 100,000.
     pub max_series: usize,
+    /// Most of those one game server may hold. Default 20,000.
+    pub max_series_per_server: usize,
     /// Hours events are kept in the store. Default 72.
     pub event_retention_hours: u64,
     /// Event chunks (up to 1 MiB each) waiting for the store before game servers' telemetry
@@ -55,6 +57,7 @@ impl Default for TelemetryConfig {
     fn default() -> Self {
         TelemetryConfig {
             max_series: 100_000,
+            max_series_per_server: 20_000,
             event_retention_hours: 72,
             event_queue: 16,
         }

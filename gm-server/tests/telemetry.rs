@@ -150,6 +150,28 @@ async fn game_metrics_reach_a_real_prometheus_with_their_labels() {
         client.record_tick(Duration::from_millis(ms));
     }
     client.player_joined(1, "Bob");
+    // And the example game server (bevy_ecs, simulated players) on its own thread.
+    let example = t
+        .client(&key, "example-1")
+        .region("eu-west")
+        .game_build("example")
+        .telemetry(fast_telemetry())
+        .commands(gm_examples::game::game_commands())
+        .event_kinds(gm_examples::game::event_kinds())
+        .spawn()
+        .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let game_thread = {
+        let (example, stop) = (example.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let config = gm_examples::game::GameConfig {
+                tick_hz: 60.0,
+                target_players: 20,
+                seed: 3,
+            };
+            gm_examples::game::ExampleGame::new(config, example).run(&stop)
+        })
+    };
     let fleet = t.server.gateway().telemetry().fleet();
     wait_for(
         "the kills to reach gm-server",
@@ -171,7 +193,7 @@ async fn game_metrics_reach_a_real_prometheus_with_their_labels() {
         text.contains("# TYPE game_tick_seconds histogram"),
         "{text}"
     );
-    assert!(text.contains("gm_server_game_connections 1\n"), "{text}");
+    assert!(text.contains("gm_server_game_connections 2\n"), "{text}");
     let mut check = tokio::process::Command::new(&promtool)
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())
@@ -245,6 +267,34 @@ async fn game_metrics_reach_a_real_prometheus_with_their_labels() {
     assert_eq!(players, "1");
     let (_, zone) = query_prometheus(&base, "zone_load{zone=\"forest\"}", |v| v == "0.75").await;
     assert_eq!(zone, "0.75");
+    // The example game's own series, with its labels.
+    let (labels, ticks) = query_prometheus(
+        &base,
+        "game_tick_seconds_count{server=\"example-1\"}",
+        |v| v.parse::<f64>().unwrap() > 30.0,
+    )
+    .await;
+    assert_eq!(
+        (labels["region"].as_str(), labels["build"].as_str()),
+        (Some("eu-west"), Some("example")),
+        "{ticks}"
+    );
+    let (_, online) = query_prometheus(&base, "game_players_online{server=\"example-1\"}", |v| {
+        v.parse::<f64>().unwrap() >= 1.0
+    })
+    .await;
+    let (_, entities) = query_prometheus(&base, "game_entities{server=\"example-1\"}", |v| {
+        v.parse::<f64>().unwrap() >= 1.0
+    })
+    .await;
+    assert!(entities.parse::<f64>().unwrap() >= online.parse::<f64>().unwrap());
+    query_prometheus(&base, "player_speed_count{server=\"example-1\"}", |v| {
+        v.parse::<f64>().unwrap() > 0.0
+    })
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    game_thread.join().unwrap();
+    example.shutdown();
     // Live: what the game records next shows up in Prometheus.
     kills.increment(2);
     let (_, value) = query_prometheus(&base, "kills_total{server=\"eu-1\"}", |v| v == "7").await;

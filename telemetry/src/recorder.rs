@@ -98,6 +98,11 @@ impl Default for RegistryInner {
     }
 }
 
+/// Where series past the cap record, one name per kind (a name has one kind in Prometheus).
+const OVERFLOW_COUNTER: &str = "telemetry_overflow_total";
+const OVERFLOW_GAUGE: &str = "telemetry_overflow_gauge";
+const OVERFLOW_HISTOGRAM: &str = "telemetry_overflow_histogram";
+
 /// Slots in each thread's cache of recently used counter handles.
 const CACHE_SLOTS: usize = 64;
 
@@ -124,29 +129,40 @@ impl Registry {
 
     /// The counter for `key`, created on first use.
     pub fn counter(&self, key: &Key) -> Counter {
-        self.series(&self.inner.counters, key, Counter::clone)
+        self.series(&self.inner.counters, OVERFLOW_COUNTER, key, Counter::clone)
     }
 
     /// The gauge for `key`, created on first use.
     pub fn gauge(&self, key: &Key) -> Gauge {
-        self.series(&self.inner.gauges, key, Gauge::clone)
+        self.series(&self.inner.gauges, OVERFLOW_GAUGE, key, Gauge::clone)
     }
 
     /// The histogram for `key`, created on first use.
     pub fn histogram(&self, key: &Key) -> Histogram {
-        self.series(&self.inner.histograms, key, Histogram::clone)
+        self.series(
+            &self.inner.histograms,
+            OVERFLOW_HISTOGRAM,
+            key,
+            Histogram::clone,
+        )
     }
 
     /// `make` applied to the series for `key`, created on first use. `make` runs under the
     /// map's read lock, so the `metrics` handles are made from the stored handle directly
     /// (one reference-count increment, not a clone and a conversion).
-    fn series<T: Default, R>(&self, map: &KeyMap<T>, key: &Key, make: impl Fn(&T) -> R) -> R {
+    fn series<T: Default, R>(
+        &self,
+        map: &KeyMap<T>,
+        overflow_name: &'static str,
+        key: &Key,
+        make: impl Fn(&T) -> R,
+    ) -> R {
         if let Some(found) = map.get(key) {
             return make(&found);
         }
         if map.len() >= self.inner.config.max_series {
             self.inner.overflowed.increment(1);
-            let overflow = Key::from_static_name("telemetry_overflow");
+            let overflow = Key::from_static_name(overflow_name);
             if let Some(found) = map.get(&overflow) {
                 return make(&found);
             }
@@ -156,7 +172,8 @@ impl Registry {
     }
 
     /// How many times a new series was refused for the series cap (and recorded into
-    /// `telemetry_overflow` instead).
+    /// `telemetry_overflow_total`, `_gauge` or `_histogram` instead). Counts lookups: a
+    /// `gauge!` on a refused key counts each call.
     pub fn overflowed(&self) -> u64 {
         self.inner.overflowed.get()
     }
@@ -266,7 +283,12 @@ impl Recorder for TelemetryRecorder {
             {
                 return handle.clone();
             }
-            let handle = r.series(&r.inner.counters, key, Counter::to_metrics);
+            let handle = r.series(
+                &r.inner.counters,
+                OVERFLOW_COUNTER,
+                key,
+                Counter::to_metrics,
+            );
             cache[slot] = Some((r.inner.id, key.clone(), handle.clone()));
             handle
         })
@@ -274,12 +296,17 @@ impl Recorder for TelemetryRecorder {
 
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> metrics::Gauge {
         let r = &self.registry;
-        r.series(&r.inner.gauges, key, Gauge::to_metrics)
+        r.series(&r.inner.gauges, OVERFLOW_GAUGE, key, Gauge::to_metrics)
     }
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> metrics::Histogram {
         let r = &self.registry;
-        r.series(&r.inner.histograms, key, Histogram::to_metrics)
+        r.series(
+            &r.inner.histograms,
+            OVERFLOW_HISTOGRAM,
+            key,
+            Histogram::to_metrics,
+        )
     }
 }
 
@@ -336,6 +363,6 @@ mod tests {
         // Three series filled the cap; the overflow series is the fourth and last.
         assert_eq!(r.counters().len(), 4);
         assert_eq!(r.overflowed(), 97);
-        assert_eq!(r.counter_value("telemetry_overflow", &[]), Some(97));
+        assert_eq!(r.counter_value("telemetry_overflow_total", &[]), Some(97));
     }
 }

@@ -98,7 +98,9 @@ async fn main() -> anyhow::Result<()> {
     println!("  health                   https://{http}/healthz");
     println!("  readiness                https://{http}/readyz");
     println!("  admin API                https://{http}/api/v1  (OpenAPI: /api/openapi.json)");
-    println!("  Prometheus metrics       https://{http}/metrics  (a viewer's token; docs/monitoring.md)");
+    println!(
+        "  Prometheus metrics       https://{http}/metrics  (a viewer's token; docs/monitoring.md)"
+    );
     println!(
         "  (HTTPS with the certificate above: curl --cacert {data}/tls/cert.pem https://localhost:{}/readyz)",
         http.port()

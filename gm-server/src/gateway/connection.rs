@@ -535,6 +535,13 @@ impl Driver {
         if let Some(old) = inner.directory.insert(hello.server_id.clone(), entry) {
             tracing::info!(server_id = %hello.server_id, "a new connection replaces the previous one");
             old.replaced.cancel();
+            if old.info.region != hello.region || old.info.game_build != hello.game_build {
+                inner.telemetry.fleet().remove_labels(&ServerLabels {
+                    server: old.info.server_id.clone(),
+                    region: old.info.region.clone(),
+                    build: old.info.game_build.clone(),
+                });
+            }
         }
         self.server_id = Some(hello.server_id.clone());
         self.accept_telemetry(ServerLabels {
@@ -626,9 +633,21 @@ impl Driver {
                     tracing::warn!(server_id = %labels.server, "{e}");
                 }
             }
-            // Gone, and not replaced by a newer connection: its series go stale.
-            if !gateway.is_connected(&labels.server) {
-                telemetry.fleet().remove_server(&labels.server);
+            // Gone, and not replaced by a newer connection: its series go stale. Replaced by
+            // one with another region or build: this session's labels go.
+            let now = gateway
+                .inner
+                .directory
+                .get(&labels.server)
+                .map(|e| (e.info.region.clone(), e.info.game_build.clone()));
+            match now {
+                None => {
+                    telemetry.fleet().remove_server(&labels.server);
+                }
+                Some((region, build)) if region != labels.region || build != labels.build => {
+                    telemetry.fleet().remove_labels(&labels);
+                }
+                Some(_) => {}
             }
         });
     }

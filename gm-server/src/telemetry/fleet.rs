@@ -55,6 +55,8 @@ struct Table {
     kinds: HashMap<String, SeriesKind>,
     /// Bumped when rows are removed: sessions then look their rows up again.
     generation: u64,
+    /// Rows per game server, for the per-server quota.
+    per_server: HashMap<String, usize>,
 }
 
 /// Every game server's series. Cheap to share; one lock per applied batch and per render.
@@ -62,6 +64,7 @@ struct Table {
 pub struct FleetMetrics {
     table: Mutex<Table>,
     max_series: usize,
+    max_per_server: usize,
     refused: AtomicU64,
 }
 
@@ -89,11 +92,13 @@ impl SessionSeries {
 }
 
 impl FleetMetrics {
-    /// An empty table holding at most `max_series` series.
-    pub fn new(max_series: usize) -> FleetMetrics {
+    /// An empty table holding at most `max_series` series, and at most `max_per_server` of
+    /// any one game server (so one game's runaway label cannot take the others' room).
+    pub fn new(max_series: usize, max_per_server: usize) -> FleetMetrics {
         FleetMetrics {
             table: Mutex::new(Table::default()),
             max_series,
+            max_per_server,
             refused: AtomicU64::new(0),
         }
     }
@@ -135,17 +140,21 @@ impl FleetMetrics {
             labels.sort();
             labels.dedup_by(|a, b| a.0 == b.0);
             let key = Arc::new(SeriesKey { name, labels });
-            let row = self.resolve(&mut table, def.kind, &key);
+            let row = self.resolve(&mut table, def.kind, &key, &session.labels.server);
             if row.is_none() {
                 refused += 1;
             }
-            session.rows.insert(def.id, (def.kind, key, row));
+            // A session names at most its quota of series (a game cannot grow this map by
+            // sending definitions without end); refused ones past it are not remembered.
+            if session.rows.len() < self.max_per_server || session.rows.contains_key(&def.id) {
+                session.rows.insert(def.id, (def.kind, key, row));
+            }
         }
         if session.generation != table.generation {
             // Rows were removed since this session resolved its series: resolve them again.
             session.generation = table.generation;
             for (kind, key, row) in session.rows.values_mut() {
-                *row = self.resolve(&mut table, *kind, key);
+                *row = self.resolve(&mut table, *kind, key, &session.labels.server);
             }
         }
         let row = |id: &u32, kind: SeriesKind| match session.rows.get(id) {
@@ -178,22 +187,33 @@ impl FleetMetrics {
         refused
     }
 
-    /// The row of `key`, added if there is room and its name is not taken by another kind.
-    fn resolve(&self, table: &mut Table, kind: SeriesKind, key: &Arc<SeriesKey>) -> Option<usize> {
+    /// The row of `key`, added if there is room (overall and in `server`'s quota) and its
+    /// name is not taken by another kind.
+    fn resolve(
+        &self,
+        table: &mut Table,
+        kind: SeriesKind,
+        key: &Arc<SeriesKey>,
+        server: &str,
+    ) -> Option<usize> {
         match table.index.get(key) {
             Some(&row) if kind_of(&table.series[row].1) == kind => Some(row),
             Some(_) => None,
             None => {
-                let clash = table.kinds.get(&key.name).is_some_and(|k| *k != kind);
-                if clash || table.series.len() >= self.max_series {
+                let full = table.series.len() >= self.max_series
+                    || table.per_server.get(server).copied().unwrap_or(0) >= self.max_per_server;
+                if full || name_clashes(&table.kinds, &key.name, kind) {
                     return None;
                 }
                 let row = table.series.len();
                 table.kinds.insert(key.name.clone(), kind);
                 table.index.insert(key.clone(), row);
+                *table.per_server.entry(server.to_string()).or_default() += 1;
                 let value = match kind {
                     SeriesKind::Counter => Value::Counter(0),
-                    SeriesKind::Gauge => Value::Gauge(0.0),
+                    // Unknown until the game sends a value (a row made again after a rebuild
+                    // must not read as 0).
+                    SeriesKind::Gauge => Value::Gauge(f64::NAN),
                     SeriesKind::Histogram => Value::Histogram(Hist::default()),
                 };
                 table.series.push((key.clone(), value));
@@ -206,11 +226,24 @@ impl FleetMetrics {
     /// instead of showing its last values forever). Its counters start again from zero if it
     /// comes back, which `rate()` reads as a counter reset. Returns how many went.
     pub fn remove_server(&self, server: &str) -> usize {
+        self.remove_where(|k| k.label("server") == Some(server))
+    }
+
+    /// Drops the series of a game server's session that had these labels, when the game
+    /// server came back with another region or build (its new series replace them).
+    pub fn remove_labels(&self, labels: &ServerLabels) -> usize {
+        self.remove_where(|k| {
+            k.label("server") == Some(labels.server.as_str())
+                && k.label("region") == Some(labels.region.as_str())
+                && k.label("build") == Some(labels.build.as_str())
+        })
+    }
+
+    fn remove_where(&self, gone: impl Fn(&SeriesKey) -> bool) -> usize {
         let mut table = self.table.lock();
         let before = table.series.len();
-        let is_of = |k: &SeriesKey| k.labels.iter().any(|(n, v)| n == "server" && v == server);
         let series = std::mem::take(&mut table.series);
-        table.series = series.into_iter().filter(|(k, _)| !is_of(k)).collect();
+        table.series = series.into_iter().filter(|(k, _)| !gone(k)).collect();
         let removed = before - table.series.len();
         if removed > 0 {
             let index: HashMap<Arc<SeriesKey>, usize> = table
@@ -226,6 +259,13 @@ impl FleetMetrics {
                 .map(|(k, v)| (k.name.clone(), kind_of(v)))
                 .collect();
             table.kinds = kinds;
+            let mut per_server: HashMap<String, usize> = HashMap::new();
+            for (k, _) in &table.series {
+                *per_server
+                    .entry(k.label("server").unwrap_or_default().to_string())
+                    .or_default() += 1;
+            }
+            table.per_server = per_server;
             table.generation += 1;
         }
         removed
@@ -249,6 +289,7 @@ impl FleetMetrics {
                 Value::Gauge(g) => *g,
                 Value::Histogram(h) => h.count as f64,
             })
+            .filter(|v| !v.is_nan())
     }
 
     /// Appends every series in the Prometheus text format (version 0.0.4), grouped by name.
@@ -271,11 +312,41 @@ impl FleetMetrics {
             }
             match value {
                 Value::Counter(c) => sample(out, &key.name, &key.labels, None, *c as f64),
+                Value::Gauge(g) if g.is_nan() => {}
                 Value::Gauge(g) => sample(out, &key.name, &key.labels, None, *g),
                 Value::Histogram(h) => h.render(out, &key.name, &key.labels),
             }
         }
     }
+}
+
+impl SeriesKey {
+    fn label(&self, name: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Whether a series `name` of `kind` would clash in the text format with names already held:
+/// the same name as another kind, or a histogram's `_bucket`, `_sum` and `_count` samples.
+fn name_clashes(kinds: &HashMap<String, SeriesKind>, name: &str, kind: SeriesKind) -> bool {
+    if kinds.get(name).is_some_and(|k| *k != kind) {
+        return true;
+    }
+    const SUFFIXES: [&str; 3] = ["_bucket", "_sum", "_count"];
+    // This name is a sample name of an existing histogram…
+    let shadows = SUFFIXES.iter().any(|s| {
+        name.strip_suffix(s)
+            .is_some_and(|base| kinds.get(base) == Some(&SeriesKind::Histogram))
+    });
+    // …or this histogram's sample names are taken.
+    let shadowed = kind == SeriesKind::Histogram
+        && SUFFIXES
+            .iter()
+            .any(|s| kinds.contains_key(&format!("{name}{s}")));
+    shadows || shadowed
 }
 
 fn kind_of(v: &Value) -> SeriesKind {
@@ -309,7 +380,10 @@ impl Hist {
             }
         }
         self.buckets = merged;
-        self.count = self.buckets.iter().map(|(_, n)| n).sum();
+        self.count = self
+            .buckets
+            .iter()
+            .fold(0u64, |acc, (_, n)| acc.saturating_add(*n));
         if sum.is_finite() {
             self.sum += sum;
         }
@@ -343,7 +417,7 @@ impl Hist {
                 while let Some((i, n)) = next.peek() {
                     match end_exp(*i) {
                         Some(e) if e <= k => {
-                            cumulative += n;
+                            cumulative = cumulative.saturating_add(*n);
                             next.next();
                         }
                         _ => break,
@@ -522,7 +596,7 @@ mod tests {
 
     #[test]
     fn counters_add_up_across_batches_and_sessions_of_one_server() {
-        let fleet = FleetMetrics::new(100);
+        let fleet = FleetMetrics::new(100, 100);
         let mut s = SessionSeries::new(labels("eu-1"));
         let mut b = batch(vec![def(
             1,
@@ -560,7 +634,7 @@ mod tests {
 
     #[test]
     fn the_series_cap_refuses_and_counts_a_runaway_label() {
-        let fleet = FleetMetrics::new(10);
+        let fleet = FleetMetrics::new(10, 10);
         let mut s = SessionSeries::new(labels("eu-1"));
         let defs = (0..50)
             .map(|i| {
@@ -582,7 +656,7 @@ mod tests {
 
     #[test]
     fn names_and_labels_are_made_valid_and_kept_out_of_our_namespace() {
-        let fleet = FleetMetrics::new(100);
+        let fleet = FleetMetrics::new(100, 100);
         let mut s = SessionSeries::new(labels("eu-\"1\"\n"));
         let mut b = batch(vec![
             def(
@@ -608,7 +682,7 @@ mod tests {
 
     #[test]
     fn a_server_that_left_takes_its_series_along_and_others_keep_theirs() {
-        let fleet = FleetMetrics::new(100);
+        let fleet = FleetMetrics::new(100, 100);
         let (mut a, mut b) = (
             SessionSeries::new(labels("eu-1")),
             SessionSeries::new(labels("eu-2")),
@@ -634,8 +708,51 @@ mod tests {
     }
 
     #[test]
+    fn one_server_cannot_take_the_others_room() {
+        let fleet = FleetMetrics::new(100, 10);
+        let mut a = SessionSeries::new(labels("eu-1"));
+        let mut b = SessionSeries::new(labels("eu-2"));
+        let many = |n: u32| {
+            batch(
+                (0..n)
+                    .map(|i| def(i, SeriesKind::Gauge, "g", &[("i", &i.to_string())]))
+                    .collect(),
+            )
+        };
+        assert_eq!(fleet.apply(&mut a, &many(5000)), 4990);
+        assert!(
+            a.rows.len() <= 10,
+            "refused definitions are not remembered without end"
+        );
+        assert_eq!(fleet.apply(&mut b, &many(3)), 0);
+        assert_eq!(fleet.series_count(), 13);
+    }
+
+    #[test]
+    fn histogram_sample_names_are_reserved() {
+        let fleet = FleetMetrics::new(100, 100);
+        let mut a = SessionSeries::new(labels("eu-1"));
+        fleet.apply(
+            &mut a,
+            &batch(vec![def(1, SeriesKind::Histogram, "lag", &[])]),
+        );
+        let clash = batch(vec![
+            def(2, SeriesKind::Gauge, "lag_count", &[]),
+            def(3, SeriesKind::Gauge, "lag_sum", &[]),
+            def(4, SeriesKind::Gauge, "lag_bucket", &[]),
+        ]);
+        assert_eq!(fleet.apply(&mut a, &clash), 3);
+        fleet.apply(
+            &mut a,
+            &batch(vec![def(5, SeriesKind::Gauge, "ping_sum", &[])]),
+        );
+        let late = batch(vec![def(6, SeriesKind::Histogram, "ping", &[])]);
+        assert_eq!(fleet.apply(&mut a, &late), 1);
+    }
+
+    #[test]
     fn a_name_used_with_two_kinds_keeps_the_first() {
-        let fleet = FleetMetrics::new(100);
+        let fleet = FleetMetrics::new(100, 100);
         let mut a = SessionSeries::new(labels("eu-1"));
         let mut b = SessionSeries::new(labels("eu-2"));
         fleet.apply(
@@ -652,7 +769,7 @@ mod tests {
     #[test]
     fn histograms_render_cumulative_power_of_two_buckets() {
         use gm_telemetry::histogram::bucket_index;
-        let fleet = FleetMetrics::new(100);
+        let fleet = FleetMetrics::new(100, 100);
         let mut s = SessionSeries::new(labels("eu-1"));
         let mut b = batch(vec![def(1, SeriesKind::Histogram, "tick_seconds", &[])]);
         // 0.010 s and 0.012 s are in [2^-7, 2^-6); 0.020 s in [2^-6, 2^-5).

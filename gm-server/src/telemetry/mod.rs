@@ -61,7 +61,7 @@ impl Telemetry {
         let (sink, rx) = mpsc::channel(config.event_queue.max(1));
         let telemetry = Telemetry {
             inner: Arc::new(Inner {
-                fleet: FleetMetrics::new(config.max_series),
+                fleet: FleetMetrics::new(config.max_series, config.max_series_per_server),
                 stats: TelemetryStats::default(),
                 sink,
                 stop: shutdown.clone(),
