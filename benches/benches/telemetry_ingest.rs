@@ -42,7 +42,15 @@ fn event_frames(frames: usize) -> (Vec<u8>, usize) {
             Vec::new()
         };
         codec
-            .encode(&Message::Events(EventBatch { kinds, records }), &mut wire)
+            .encode(
+                &Message::Events(EventBatch {
+                    instance: 1,
+                    seq: f as u64 + 1,
+                    kinds,
+                    records,
+                }),
+                &mut wire,
+            )
             .unwrap();
     }
     (wire, n)
@@ -85,6 +93,7 @@ fn ingest(c: &mut Criterion) {
         })
         .collect();
     let interval = |defs| MetricBatch {
+        instance: 1,
         seq: 1,
         interval_ms: 1000,
         defs,

@@ -106,6 +106,16 @@ pub enum Message {
     Metrics(crate::telemetry::MetricBatch),
     /// Client → server, on the telemetry stream: a batch of events.
     Events(crate::telemetry::EventBatch),
+    /// Server → client: every telemetry frame of SDK instance `instance` up to and including
+    /// `seq` has been applied (metrics) or stored (events); the SDK may forget them. Frames it
+    /// still holds are sent again on the next session, and gm-server skips what it already
+    /// has.
+    TelemetryAck {
+        /// The SDK instance the frames came from.
+        instance: u64,
+        /// The highest frame sequence number done, with every one before it.
+        seq: u64,
+    },
 }
 
 /// A player as the fleet directory knows them.
@@ -139,6 +149,7 @@ impl Message {
             Message::LocalCommandRan { .. } => "local-command-ran",
             Message::Metrics(_) => "metrics",
             Message::Events(_) => "events",
+            Message::TelemetryAck { .. } => "telemetry-ack",
         }
     }
 }

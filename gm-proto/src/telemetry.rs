@@ -76,7 +76,10 @@ pub struct Losses {
 /// One interval's metrics: client → server, on the telemetry stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricBatch {
-    /// Interval number within the session, from 1.
+    /// The SDK instance (random, chosen at start) whose frames these are.
+    pub instance: u64,
+    /// Frame number of this SDK instance, from 1, across sessions and shared with event
+    /// batches: what [`crate::Message::TelemetryAck`] acknowledges.
     pub seq: u64,
     /// Length of the interval, milliseconds.
     pub interval_ms: u32,
@@ -104,6 +107,10 @@ pub struct EventKindDef {
 /// A batch of events: client → server, on the telemetry stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventBatch {
+    /// The SDK instance whose frames these are.
+    pub instance: u64,
+    /// Frame number (see [`MetricBatch::seq`]).
+    pub seq: u64,
     /// Kinds named for the first time in this session.
     pub kinds: Vec<EventKindDef>,
     /// Packed records, [`EVENT_RECORD_LEN`] bytes each (see [`EventRecord`]).
@@ -250,6 +257,8 @@ mod tests {
         r.write(&mut out);
         assert_eq!(out.len(), 2 * EVENT_RECORD_LEN);
         let batch = EventBatch {
+            instance: 1,
+            seq: 1,
             kinds: vec![],
             records: out,
         };
@@ -260,16 +269,22 @@ mod tests {
     #[test]
     fn a_torn_or_oversized_event_batch_is_refused() {
         let torn = EventBatch {
+            instance: 1,
+            seq: 1,
             kinds: vec![],
             records: vec![0; EVENT_RECORD_LEN + 3],
         };
         assert!(torn.validate().unwrap_err().contains("multiple of 32"));
         let big = EventBatch {
+            instance: 1,
+            seq: 2,
             kinds: vec![],
             records: vec![0; EVENT_RECORD_LEN * (MAX_EVENTS_PER_BATCH + 1)],
         };
         assert!(big.validate().unwrap_err().contains("at most"));
         let bad_name = EventBatch {
+            instance: 1,
+            seq: 3,
             kinds: vec![EventKindDef {
                 kind: 1,
                 name: "a\nb".into(),
@@ -282,6 +297,7 @@ mod tests {
     #[test]
     fn metric_batches_bound_names_and_labels() {
         let def = |labels: Vec<(String, String)>| MetricBatch {
+            instance: 1,
             seq: 1,
             interval_ms: 1000,
             defs: vec![SeriesDef {

@@ -88,6 +88,9 @@ pub struct TelemetryConfig {
     pub max_series: usize,
     /// Names of event kinds, sent to gm-server so it can count events by name.
     pub event_kinds: Vec<(u32, String)>,
+    /// Bytes of telemetry frames kept until gm-server acknowledges them, to send again after
+    /// a reconnect (default 8 MiB); past it the oldest are forgotten and counted as dropped.
+    pub max_unacked_bytes: usize,
 }
 
 impl Default for TelemetryConfig {
@@ -98,6 +101,7 @@ impl Default for TelemetryConfig {
             event_ring_capacity: 65_536,
             max_series: 10_000,
             event_kinds: Vec::new(),
+            max_unacked_bytes: 8 << 20,
         }
     }
 }

@@ -360,6 +360,7 @@ impl DriverState {
                         let id = session_id.unwrap_or_default();
                         self.on_command(&mut session, req, id);
                     }
+                    ClientEvent::TelemetryAck(seq) => self.shippers.lock().acked(seq),
                     ClientEvent::Roster(entries) => {
                         *self.shared.roster.write() = entries.into_iter().collect();
                     }

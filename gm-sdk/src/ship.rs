@@ -6,7 +6,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gm_proto::telemetry::{EventKindDef, MAX_EVENTS_PER_BATCH, MetricBatch, STREAM_TELEMETRY};
+use gm_proto::telemetry::{
+    EventBatch, EventKindDef, MAX_EVENTS_PER_BATCH, MetricBatch, STREAM_TELEMETRY,
+};
 use gm_proto::{FrameCodec, Message};
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
@@ -28,6 +30,7 @@ fn split(batch: MetricBatch, max: usize) -> Vec<MetricBatch> {
         return vec![batch];
     }
     let empty = || MetricBatch {
+        instance: batch.instance,
         seq: batch.seq,
         interval_ms: batch.interval_ms,
         defs: Vec::new(),
@@ -61,13 +64,26 @@ fn split(batch: MetricBatch, max: usize) -> Vec<MetricBatch> {
     parts
 }
 
-/// What outlives sessions: the shippers' baselines.
+/// A frame sent and not yet acknowledged by gm-server.
+#[derive(Debug)]
+enum Unacked {
+    Metrics(MetricBatch),
+    Events(EventBatch),
+}
+
+/// What outlives sessions: the shippers' baselines, the frame counter, and the frames
+/// gm-server has not acknowledged yet (sent again on the next session, bounded).
 #[derive(Debug)]
 pub(crate) struct Shippers {
     metrics: MetricShipper,
     events: EventShipper,
     interval: Duration,
     event_flush: Duration,
+    instance: u64,
+    next_seq: u64,
+    unacked: std::collections::VecDeque<(u64, usize, Unacked)>,
+    unacked_bytes: usize,
+    max_unacked_bytes: usize,
 }
 
 impl Shippers {
@@ -85,7 +101,84 @@ impl Shippers {
             events: EventShipper::new(kinds),
             interval: config.interval.max(Duration::from_millis(10)),
             event_flush: config.event_flush.max(Duration::from_millis(1)),
+            instance: rand::random(),
+            next_seq: 1,
+            unacked: Default::default(),
+            unacked_bytes: 0,
+            max_unacked_bytes: config.max_unacked_bytes,
         }
+    }
+
+    /// gm-server has every frame up to `seq`.
+    pub(crate) fn acked(&mut self, seq: u64) {
+        while let Some((s, bytes, _)) = self.unacked.front()
+            && *s <= seq
+        {
+            self.unacked_bytes -= bytes;
+            self.unacked.pop_front();
+        }
+    }
+
+    /// Numbers a frame and keeps it until it is acknowledged; past the bound the oldest are
+    /// forgotten and counted as dropped.
+    fn retain(&mut self, frame: Unacked, bytes: usize, shared: &Shared) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.unacked.push_back((seq, bytes, frame));
+        self.unacked_bytes += bytes;
+        while self.unacked_bytes > self.max_unacked_bytes
+            && let Some((_, bytes, frame)) = self.unacked.pop_front()
+        {
+            self.unacked_bytes -= bytes;
+            match frame {
+                Unacked::Events(b) => {
+                    shared
+                        .telemetry
+                        .retired_dropped
+                        .fetch_add(b.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                }
+                Unacked::Metrics(_) => shared.telemetry.dropped_metric_batches.increment(1),
+            }
+        }
+        seq
+    }
+
+    /// The unacknowledged frames, ready to send again at the start of a session: each metric
+    /// frame names the series it refers to, the first event frame the event kinds.
+    fn resend(&mut self) -> Vec<Message> {
+        let resends_events = self
+            .unacked
+            .iter()
+            .any(|(_, _, f)| matches!(f, Unacked::Events(_)));
+        let mut kinds = resends_events.then(|| self.events.kinds_for_resend());
+        let metrics = &self.metrics;
+        self.unacked
+            .iter()
+            .map(|(_, _, frame)| match frame {
+                Unacked::Metrics(b) => {
+                    let mut b = b.clone();
+                    let ids = b
+                        .counters
+                        .iter()
+                        .map(|(id, _)| *id)
+                        .chain(b.gauges.iter().map(|(id, _)| *id))
+                        .chain(b.histograms.iter().map(|h| h.id));
+                    let named: std::collections::HashSet<u32> =
+                        b.defs.iter().map(|d| d.id).collect();
+                    let missing: Vec<_> = ids
+                        .filter(|id| !named.contains(id))
+                        .filter_map(|id| metrics.def_of(id))
+                        .collect();
+                    b.defs.extend(missing);
+                    Message::Metrics(b)
+                }
+                Unacked::Events(b) => {
+                    let mut b = b.clone();
+                    b.kinds = kinds.take().unwrap_or_default();
+                    Message::Events(b)
+                }
+            })
+            .collect()
     }
 }
 
@@ -132,14 +225,21 @@ async fn ship(
     send.write_all(&[STREAM_TELEMETRY])
         .await
         .map_err(|e| e.to_string())?;
-    let (interval, event_flush) = {
+    let (interval, event_flush, resend) = {
         let mut s = shippers.lock();
         s.metrics.new_session();
         s.events.new_session();
-        (s.interval, s.event_flush)
+        (s.interval, s.event_flush, s.resend())
     };
     let mut frame = Vec::with_capacity(MAX_EVENTS_PER_BATCH * 33);
-    let mut records = Vec::new();
+    // What the last session sent and gm-server did not acknowledge goes first, in order;
+    // gm-server skips frames it already has.
+    for msg in resend {
+        frame.clear();
+        if codec.encode(&msg, &mut frame).is_ok() {
+            send.write_all(&frame).await.map_err(|e| e.to_string())?;
+        }
+    }
     let mut last_metrics = Instant::now();
     // The first batch goes out at once, so gm-server learns the series without waiting.
     let mut next_metrics = tokio::time::Instant::now();
@@ -171,11 +271,20 @@ async fn ship(
             next_metrics += interval;
             // A big registry does not fit one frame: split it (definitions go first, so a
             // part never refers to a series gm-server has not been told of).
-            for part in split(batch, METRIC_ITEMS_PER_FRAME) {
-                frame.clear();
-                if let Err(e) = codec.encode(&Message::Metrics(part), &mut frame) {
-                    tracing::warn!("a telemetry batch could not be encoded: {e}");
-                    continue;
+            for mut part in split(batch, METRIC_ITEMS_PER_FRAME) {
+                {
+                    let mut s = shippers.lock();
+                    part.instance = s.instance;
+                    part.seq = s.next_seq;
+                    frame.clear();
+                    if let Err(e) = codec.encode(&Message::Metrics(part.clone()), &mut frame) {
+                        tracing::warn!("a telemetry batch could not be encoded: {e}");
+                        continue;
+                    }
+                    // Gauges are stated again by the next batch: a copy sent later would
+                    // only bring back an old value.
+                    part.gauges.clear();
+                    s.retain(Unacked::Metrics(part), frame.len(), &shared);
                 }
                 send.write_all(&frame).await.map_err(|e| e.to_string())?;
             }
@@ -184,21 +293,23 @@ async fn ship(
         // time for the next metrics: they carry the drop counters, which matter most when
         // gm-server is slow.
         while tokio::time::Instant::now() < next_metrics {
-            let batch = {
+            {
                 let mut s = shippers.lock();
-                let mut rings = shared.telemetry.rings.lock();
-                s.events.next_batch(
-                    &mut rings,
-                    MAX_EVENTS_PER_BATCH,
-                    std::mem::take(&mut records),
-                )
-            };
-            let Some(batch) = batch else { break };
-            frame.clear();
-            let msg = Message::Events(batch);
-            codec.encode(&msg, &mut frame).map_err(|e| e.to_string())?;
-            if let Message::Events(b) = msg {
-                records = b.records;
+                let batch = {
+                    let mut rings = shared.telemetry.rings.lock();
+                    s.events
+                        .next_batch(&mut rings, MAX_EVENTS_PER_BATCH, Vec::new())
+                };
+                let Some(mut batch) = batch else { break };
+                batch.instance = s.instance;
+                batch.seq = s.next_seq;
+                frame.clear();
+                let msg = Message::Events(batch);
+                codec.encode(&msg, &mut frame).map_err(|e| e.to_string())?;
+                let Message::Events(batch) = msg else {
+                    unreachable!("made above")
+                };
+                s.retain(Unacked::Events(batch), frame.len(), &shared);
             }
             send.write_all(&frame).await.map_err(|e| e.to_string())?;
         }
@@ -225,6 +336,7 @@ mod tests {
             })
             .collect();
         let batch = MetricBatch {
+            instance: 1,
             seq: 3,
             interval_ms: 1000,
             counters: defs.iter().map(|d| (d.id, 1)).collect(),

@@ -43,9 +43,10 @@ enum Last {
 pub(crate) struct MetricShipper {
     registry: Registry,
     tracked: HashMap<(SeriesKind, Key), Tracked>,
+    /// Id → series, to name again the series of a batch sent again in a later session.
+    by_id: HashMap<u32, (SeriesKind, Key)>,
     next_id: u32,
     session: u64,
-    seq: u64,
 }
 
 impl MetricShipper {
@@ -53,24 +54,29 @@ impl MetricShipper {
         MetricShipper {
             registry,
             tracked: HashMap::new(),
+            by_id: HashMap::new(),
             next_id: 1,
             session: 0,
-            seq: 0,
         }
     }
 
-    /// A new session: every series is named again in its first batch, and sequence numbers
-    /// restart. Baselines stay, so nothing recorded in between is counted twice or lost.
+    /// A new session: every series is named again in its first batch. Baselines stay, so
+    /// nothing recorded in between is counted twice or lost.
     pub(crate) fn new_session(&mut self) {
         self.session += 1;
-        self.seq = 0;
     }
 
-    /// The batch for the interval that just ended.
+    /// The definition of series `id`, for a batch sent again in a later session.
+    pub(crate) fn def_of(&self, id: u32) -> Option<SeriesDef> {
+        self.by_id.get(&id).map(|(kind, key)| def(id, *kind, key))
+    }
+
+    /// The batch for the interval that just ended (its `instance` and `seq` are the
+    /// caller's to set).
     pub(crate) fn collect(&mut self, interval_ms: u32, losses: Losses) -> MetricBatch {
-        self.seq += 1;
         let mut batch = MetricBatch {
-            seq: self.seq,
+            instance: 0,
+            seq: 0,
             interval_ms,
             defs: Vec::new(),
             counters: Vec::new(),
@@ -143,9 +149,11 @@ impl MetricShipper {
     ) -> (u32, bool, &mut Last) {
         let session = self.session;
         let next_id = &mut self.next_id;
+        let by_id = &mut self.by_id;
         let entry = self.tracked.entry((kind, key.clone())).or_insert_with(|| {
             let id = *next_id;
             *next_id += 1;
+            by_id.insert(id, (kind, key.clone()));
             Tracked {
                 id,
                 named_in: 0,
@@ -155,17 +163,21 @@ impl MetricShipper {
         let named = entry.named_in != session;
         if named {
             entry.named_in = session;
-            defs.push(SeriesDef {
-                id: entry.id,
-                kind,
-                name: key.name().to_string(),
-                labels: key
-                    .labels()
-                    .map(|l| (l.key().to_string(), l.value().to_string()))
-                    .collect(),
-            });
+            defs.push(def(entry.id, kind, &key));
         }
         (entry.id, named, &mut entry.last)
+    }
+}
+
+fn def(id: u32, kind: SeriesKind, key: &Key) -> SeriesDef {
+    SeriesDef {
+        id,
+        kind,
+        name: key.name().to_string(),
+        labels: key
+            .labels()
+            .map(|l| (l.key().to_string(), l.value().to_string()))
+            .collect(),
     }
 }
 
@@ -191,6 +203,12 @@ impl EventShipper {
 
     pub(crate) fn new_session(&mut self) {
         self.session += 1;
+    }
+
+    /// Every named kind, marking them named in this session (for a batch sent again).
+    pub(crate) fn kinds_for_resend(&mut self) -> Vec<EventKindDef> {
+        self.kinds_named_in = self.session;
+        self.kinds.clone()
     }
 
     /// The next batch of at most `max` events (capped at [`MAX_EVENTS_PER_BATCH`]) from
@@ -229,7 +247,12 @@ impl EventShipper {
         } else {
             Vec::new()
         };
-        Some(EventBatch { kinds, records })
+        Some(EventBatch {
+            instance: 0,
+            seq: 0,
+            kinds,
+            records,
+        })
     }
 }
 
@@ -250,7 +273,6 @@ mod tests {
         s.new_session();
         kills.increment(3);
         let b = s.collect(1000, Losses::default());
-        assert_eq!(b.seq, 1);
         assert_eq!(b.defs.len(), 1);
         assert_eq!(b.defs[0].name, "kills_total");
         assert_eq!(b.defs[0].labels, vec![("weapon".into(), "bow".into())]);
@@ -283,7 +305,6 @@ mod tests {
         }
         s.new_session();
         let after = s.collect(1000, Losses::default());
-        assert_eq!(after.seq, 1);
         assert_eq!(after.defs.len(), 3, "named again for the new session");
         let kills_id = after
             .defs
@@ -349,8 +370,11 @@ pub(crate) struct SdkTelemetry {
     pub(crate) entities: gm_telemetry::Gauge,
     pub(crate) rings: parking_lot::Mutex<Vec<EventReader>>,
     pub(crate) ring_capacity: usize,
-    /// Drops counted by rings whose writer is gone and that were emptied and removed.
-    retired_dropped: std::sync::atomic::AtomicU64,
+    /// Drops counted by rings whose writer is gone and that were emptied and removed, and
+    /// events sent but never acknowledged that had to be forgotten.
+    pub(crate) retired_dropped: std::sync::atomic::AtomicU64,
+    /// Metric batches sent but never acknowledged that had to be forgotten.
+    pub(crate) dropped_metric_batches: gm_telemetry::Counter,
     players: gm_telemetry::Gauge,
     connected: gm_telemetry::Gauge,
     rtt: gm_telemetry::Gauge,
@@ -404,6 +428,11 @@ impl SdkTelemetry {
                 names::DROPPED_TOTAL,
                 "what",
                 "commands_refused",
+            )),
+            dropped_metric_batches: registry.counter(&labelled(
+                names::DROPPED_TOTAL,
+                "what",
+                "metric_batches",
             )),
             rings: parking_lot::Mutex::new(Vec::new()),
             ring_capacity: config.event_ring_capacity.max(1),
@@ -507,6 +536,7 @@ pub mod names {
     pub const QUEUE_DEPTH: &str = "gm_sdk_queue_depth";
     /// Counter: sessions established after the first.
     pub const RECONNECTS_TOTAL: &str = "gm_sdk_reconnects_total";
-    /// Counter, label `what` (`events`, `outgoing`, `commands_refused`): items dropped.
+    /// Counter, label `what` (`events`, `outgoing`, `commands_refused`, `metric_batches`):
+    /// items dropped.
     pub const DROPPED_TOTAL: &str = "gm_sdk_dropped_total";
 }

@@ -45,6 +45,8 @@ pub enum ClientEvent {
     ServerShuttingDown(String),
     /// gm-server's roster of staff accounts and roles (replaces the previous one).
     Roster(Vec<(u64, crate::command::Role)>),
+    /// gm-server has every telemetry frame up to this sequence number.
+    TelemetryAck(u64),
     /// The answer to an in-game command sent with [`ClientSession::send`].
     InGameReply {
         /// Its ticket.
@@ -175,6 +177,9 @@ impl ClientSession {
             }
             (State::Established, Message::Roster { entries }) => {
                 self.events.push_back(ClientEvent::Roster(entries));
+            }
+            (State::Established, Message::TelemetryAck { seq, .. }) => {
+                self.events.push_back(ClientEvent::TelemetryAck(seq));
             }
             (State::Established, Message::InGameReply { ticket, outcome }) => {
                 self.events

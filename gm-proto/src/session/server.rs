@@ -313,6 +313,14 @@ impl ServerSession {
         }
     }
 
+    /// Acknowledges telemetry frames up to `seq` (see [`Message::TelemetryAck`]).
+    pub fn ack_telemetry(&mut self, instance: u64, seq: u64) {
+        if self.state == State::Established {
+            self.transmit
+                .push_back(Message::TelemetryAck { instance, seq });
+        }
+    }
+
     /// Answers an in-game command.
     pub fn reply_in_game(&mut self, ticket: u64, outcome: CommandOutcome) {
         if self.state == State::Established {

@@ -103,6 +103,7 @@ pub(super) async fn run(gateway: Gateway, incoming: quinn::Incoming) {
         session_id: 0,
         replaced: CancellationToken::new(),
         close: None,
+        telemetry_flush: None,
     };
     driver.run().await;
     driver.cleanup();
@@ -128,6 +129,8 @@ struct Driver {
     replaced: CancellationToken,
     /// Close code and reason once the session decided to end.
     close: Option<(u32, String)>,
+    /// Asks the telemetry stream's task to finish what it holds and say what to acknowledge.
+    telemetry_flush: Option<crate::telemetry::FlushRequests>,
 }
 
 impl Driver {
@@ -174,6 +177,13 @@ impl Driver {
             let shutdown = self.gateway.inner.shutdown.clone();
             tokio::select! {
                 _ = shutdown.cancelled() => {
+                    // Acknowledge every telemetry frame stored or applied first, so the game
+                    // does not send them again to whoever comes next.
+                    if let Some(flush) = self.telemetry_flush.take()
+                        && let Some((instance, seq)) = crate::telemetry::flush(&flush).await
+                    {
+                        self.session.ack_telemetry(instance, seq);
+                    }
                     self.session.shutdown("gm-server is shutting down");
                     self.close = Some((close::SHUTTING_DOWN, "gm-server is shutting down".into()));
                 }
@@ -282,6 +292,9 @@ impl Driver {
                 self.session.reply_in_game(ticket, outcome);
             }
             ToConnection::Roster(entries) => self.session.send_roster(entries),
+            ToConnection::TelemetryAck { instance, seq } => {
+                self.session.ack_telemetry(instance, seq);
+            }
         }
     }
 
@@ -618,17 +631,27 @@ impl Driver {
 
     /// Reads the telemetry stream the SDK opens after the welcome (streams only reach us once
     /// the peer is authenticated: this starts after the key was checked).
-    fn accept_telemetry(&self, labels: ServerLabels) {
+    fn accept_telemetry(&mut self, labels: ServerLabels) {
+        let (flush_tx, flush_rx) = crate::telemetry::flush_channel();
+        self.telemetry_flush = Some(flush_tx);
         let conn = self.conn.clone();
         let gateway = self.gateway.clone();
         let telemetry = self.gateway.inner.telemetry.clone();
         let codec = self.codec;
+        let acks = self.tx.clone();
         // Tracked, so shutdown waits for what it still has to hand to the store.
         self.gateway.inner.tasks.spawn(async move {
+            let mut flush_rx = flush_rx;
             while let Ok(recv) = conn.accept_uni().await {
-                if let Err(e) =
-                    crate::telemetry::serve_stream(telemetry.clone(), labels.clone(), recv, codec)
-                        .await
+                if let Err(e) = crate::telemetry::serve_stream(
+                    telemetry.clone(),
+                    labels.clone(),
+                    recv,
+                    codec,
+                    acks.clone(),
+                    &mut flush_rx,
+                )
+                .await
                 {
                     tracing::warn!(server_id = %labels.server, "{e}");
                 }

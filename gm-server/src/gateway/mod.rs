@@ -130,6 +130,10 @@ pub(crate) enum ToConnection {
         outcome: CommandOutcome,
     },
     Roster(Vec<(u64, gm_proto::command::Role)>),
+    TelemetryAck {
+        instance: u64,
+        seq: u64,
+    },
 }
 
 #[derive(Debug)]

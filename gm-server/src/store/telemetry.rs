@@ -22,6 +22,11 @@ pub struct EventChunk {
     pub records: Vec<u8>,
     /// (event name, bucket start in Unix milliseconds, count).
     pub counts: Vec<(String, i64, i64)>,
+    /// The SDK instance and frame numbers the events came in (not stored: the writer marks
+    /// them done once stored).
+    pub instance: u64,
+    /// See `instance`.
+    pub frames: Vec<u64>,
 }
 
 /// Which counts to read.
@@ -75,6 +80,19 @@ impl Store {
                 .bind(&c.records)
                 .execute(&mut *tx)
                 .await?;
+                if let Some(last) = c.frames.iter().max() {
+                    sqlx::query(concat!(
+                        "INSERT INTO telemetry_event_cursors (server_id, instance, last_seq) ",
+                        "VALUES ($1, $2, $3) ON CONFLICT (server_id, instance) DO UPDATE SET last_seq = ",
+                        "CASE WHEN excluded.last_seq > telemetry_event_cursors.last_seq ",
+                        "THEN excluded.last_seq ELSE telemetry_event_cursors.last_seq END"
+                    ))
+                    .bind(&c.server_id)
+                    .bind(c.instance as i64)
+                    .bind(*last as i64)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 for (name, bucket, count) in &c.counts {
                     sqlx::query(concat!(
                         "INSERT INTO telemetry_event_counts (server_id, name, bucket_ms, event_count) ",
@@ -125,6 +143,24 @@ impl Store {
                 count,
             })
             .collect())
+    }
+
+    /// The last event frame stored for this SDK instance of `server_id`.
+    pub async fn event_cursor(
+        &self,
+        server_id: &str,
+        instance: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let sql =
+            "SELECT last_seq FROM telemetry_event_cursors WHERE server_id = $1 AND instance = $2";
+        let last: Option<i64> = on_pool!(self, pool => {
+            sqlx::query_scalar(sql)
+                .bind(server_id)
+                .bind(instance as i64)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(last.map(|l| l as u64))
     }
 
     /// Deletes events received before `before_ms`; returns how many batches went.

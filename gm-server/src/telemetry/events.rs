@@ -25,6 +25,8 @@ pub struct EventAccumulator {
     first_at: i64,
     last_at: i64,
     counts: HashMap<(u32, i64), i64>,
+    instance: u64,
+    frames: Vec<u64>,
 }
 
 impl EventAccumulator {
@@ -38,7 +40,14 @@ impl EventAccumulator {
             first_at: i64::MAX,
             last_at: i64::MIN,
             counts: HashMap::new(),
+            instance: 0,
+            frames: Vec::new(),
         }
+    }
+
+    /// The lowest frame number held, if any.
+    pub fn first_frame(&self) -> Option<u64> {
+        self.frames.first().copied()
     }
 
     /// Events held, not yet taken.
@@ -59,6 +68,10 @@ impl EventAccumulator {
             }
         }
         self.records.extend_from_slice(&batch.records);
+        if self.instance != batch.instance {
+            self.instance = batch.instance;
+        }
+        self.frames.push(batch.seq);
         let mut last_kind = u32::MAX;
         let mut last_bucket = i64::MIN;
         let mut run = 0i64;
@@ -109,6 +122,8 @@ impl EventAccumulator {
             kinds_json: serde_json::Value::Object(kinds).to_string(),
             records: std::mem::take(&mut self.records),
             counts,
+            instance: self.instance,
+            frames: std::mem::take(&mut self.frames),
         };
         self.count = 0;
         self.first_at = i64::MAX;
@@ -148,7 +163,12 @@ mod tests {
             }
             .write(&mut records);
         }
-        EventBatch { kinds, records }
+        EventBatch {
+            instance: 1,
+            seq: 1,
+            kinds,
+            records,
+        }
     }
 
     #[test]

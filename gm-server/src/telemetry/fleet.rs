@@ -572,6 +572,7 @@ mod tests {
 
     fn batch(defs: Vec<SeriesDef>) -> MetricBatch {
         MetricBatch {
+            instance: 1,
             seq: 1,
             interval_ms: 1000,
             defs,

@@ -16,12 +16,35 @@ const FLUSH_EVENTS: usize = 32_768;
 /// Longest a trickle of events waits before it is handed on.
 const FLUSH_AFTER: Duration = Duration::from_millis(250);
 
+/// A request to finish what the stream's task holds; answered with what to acknowledge.
+type FlushRequest = tokio::sync::oneshot::Sender<Option<(u64, u64)>>;
+
+/// The connection's side of the flush channel.
+pub(crate) type FlushRequests = tokio::sync::mpsc::Sender<FlushRequest>;
+
+/// A channel for one connection's flush requests.
+pub(crate) fn flush_channel() -> (FlushRequests, tokio::sync::mpsc::Receiver<FlushRequest>) {
+    tokio::sync::mpsc::channel(1)
+}
+
+/// Longest a shutting-down connection waits for its telemetry to be stored.
+const FLUSH_WAIT: Duration = Duration::from_secs(2);
+
+/// Asks the telemetry task to store what it holds; returns (instance, frame) to acknowledge.
+pub(crate) async fn flush(requests: &FlushRequests) -> Option<(u64, u64)> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    requests.send(tx).await.ok()?;
+    tokio::time::timeout(FLUSH_WAIT, rx).await.ok()?.ok()?
+}
+
 /// Reads frames from a telemetry stream until it ends. Errors say why it was refused.
 pub(crate) async fn serve_stream(
     telemetry: Telemetry,
     labels: ServerLabels,
     mut recv: quinn::RecvStream,
     codec: FrameCodec,
+    acks: tokio::sync::mpsc::Sender<crate::gateway::ToConnection>,
+    flushes: &mut tokio::sync::mpsc::Receiver<FlushRequest>,
 ) -> Result<(), String> {
     let mut kind = [0u8; 1];
     recv.read_exact(&mut kind)
@@ -38,14 +61,58 @@ pub(crate) async fn serve_stream(
     let mut last_losses = None;
     let stats = telemetry.stats();
     let mut last_flush = std::time::Instant::now();
+    let delivery = telemetry.delivery();
+    let (mut instance, mut acked) = (None, 0);
+    let mut loaded = std::collections::HashSet::new();
+    // Tells the SDK what it may forget: every frame up to the contiguous done mark.
+    let mut ack = |instance: Option<u64>| {
+        if let Some(instance) = instance {
+            let upto = delivery.upto(&server, instance);
+            if upto > acked
+                && acks
+                    .try_send(crate::gateway::ToConnection::TelemetryAck {
+                        instance,
+                        seq: upto,
+                    })
+                    .is_ok()
+            {
+                acked = upto;
+            }
+        }
+    };
+    let mut last_seq = 0;
     let result = loop {
-        let read = tokio::time::timeout(FLUSH_AFTER, recv.read(&mut chunk)).await;
+        let read = tokio::select! {
+            r = tokio::time::timeout(FLUSH_AFTER, recv.read(&mut chunk)) => r,
+            Some(reply) = flushes.recv() => {
+                // gm-server is shutting down: store what is held, wait for the writer, and
+                // say how far everything is done.
+                if let Some(c) = events.take(now_ms()) {
+                    telemetry.store_events(c).await;
+                }
+                let done = match instance {
+                    Some(i) => {
+                        let deadline = std::time::Instant::now() + FLUSH_WAIT;
+                        while delivery.upto(&server, i) < last_seq
+                            && std::time::Instant::now() < deadline
+                        {
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                        Some((i, delivery.upto(&server, i)))
+                    }
+                    None => None,
+                };
+                let _ = reply.send(done);
+                continue;
+            }
+        };
         let n = match read {
             Err(_) => {
                 last_flush = std::time::Instant::now();
                 if let Some(c) = events.take(now_ms()) {
                     telemetry.store_events(c).await;
                 }
+                ack(instance);
                 continue;
             }
             Ok(Ok(Some(n))) => n,
@@ -61,7 +128,14 @@ pub(crate) async fn serve_stream(
                         failed = Some(e);
                         break;
                     }
+                    instance = Some(batch.instance);
+                    last_seq = last_seq.max(batch.seq);
+                    if delivery.is_done(&server, batch.instance, batch.seq) {
+                        stats.duplicate_frames.fetch_add(1, Relaxed);
+                        continue;
+                    }
                     let refused = telemetry.fleet().apply(&mut series, &batch);
+                    delivery.mark(&server, batch.instance, [batch.seq]);
                     if refused > 0 && series.refused == refused {
                         tracing::warn!(%server, refused, "game server metric series refused (series cap, or a name used with two kinds)");
                     }
@@ -77,6 +151,16 @@ pub(crate) async fn serve_stream(
                     if let Err(e) = batch.validate() {
                         failed = Some(e);
                         break;
+                    }
+                    if loaded.insert(batch.instance) && delivery.upto(&server, batch.instance) == 0
+                    {
+                        telemetry.load_cursor(&server, batch.instance).await;
+                    }
+                    instance = Some(batch.instance);
+                    last_seq = last_seq.max(batch.seq);
+                    if delivery.is_done(&server, batch.instance, batch.seq) {
+                        stats.duplicate_frames.fetch_add(1, Relaxed);
+                        continue;
                     }
                     stats.event_batches.fetch_add(1, Relaxed);
                     stats.events.fetch_add(batch.len() as u64, Relaxed);
@@ -107,6 +191,7 @@ pub(crate) async fn serve_stream(
             last_flush = std::time::Instant::now();
             telemetry.store_events(c).await;
         }
+        ack(instance);
     };
     if let Some(c) = events.take(now_ms()) {
         telemetry.store_events(c).await;

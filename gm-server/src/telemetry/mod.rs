@@ -2,6 +2,7 @@
 //! into one fleet table for `/metrics`, and its events stored in batches with counts per
 //! name per time bucket.
 
+pub mod delivery;
 pub mod events;
 mod exposition;
 pub mod fleet;
@@ -19,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::store::{EventChunk, Store};
 
-pub(crate) use ingest::serve_stream;
+pub(crate) use ingest::{FlushRequests, flush, flush_channel, serve_stream};
 
 /// Counters of telemetry ingest, exposed on `/metrics`.
 #[derive(Debug, Default)]
@@ -36,6 +37,8 @@ pub struct TelemetryStats {
     pub events_store_failed: AtomicU64,
     /// Telemetry streams closed for malformed or oversized frames.
     pub stream_errors: AtomicU64,
+    /// Frames skipped because they were done already (sent again after a reconnect).
+    pub duplicate_frames: AtomicU64,
 }
 
 /// The telemetry side of gm-server; cheap to clone.
@@ -47,6 +50,8 @@ pub struct Telemetry {
 #[derive(Debug)]
 struct Inner {
     fleet: FleetMetrics,
+    delivery: delivery::Delivery,
+    store: Store,
     stats: TelemetryStats,
     sink: mpsc::Sender<EventChunk>,
     stop: CancellationToken,
@@ -62,6 +67,8 @@ impl Telemetry {
         let telemetry = Telemetry {
             inner: Arc::new(Inner {
                 fleet: FleetMetrics::new(config.max_series, config.max_series_per_server),
+                delivery: delivery::Delivery::default(),
+                store: store.clone(),
                 stats: TelemetryStats::default(),
                 sink,
                 stop: shutdown.clone(),
@@ -94,6 +101,21 @@ impl Telemetry {
     /// The fleet's metric table.
     pub fn fleet(&self) -> &FleetMetrics {
         &self.inner.fleet
+    }
+
+    /// Loads what the store says was stored for an SDK instance seen for the first time by
+    /// this process (after a restart its frames may come again).
+    pub(crate) async fn load_cursor(&self, server: &str, instance: u64) {
+        match self.inner.store.event_cursor(server, instance).await {
+            Ok(Some(last)) => self.inner.delivery.mark_upto(server, instance, last),
+            Ok(None) => {}
+            Err(e) => tracing::warn!("could not read the telemetry cursor of {server}: {e}"),
+        }
+    }
+
+    /// Which frames of which SDK instance are done.
+    pub fn delivery(&self) -> &delivery::Delivery {
+        &self.inner.delivery
     }
 
     /// Ingest counters.
@@ -145,6 +167,14 @@ async fn writer(
                 tracing::error!("could not store {n} telemetry events: {e}");
                 stats.events_store_failed.fetch_add(n as u64, Relaxed);
             }
+        }
+        // Done either way: a failure is counted here, and holding the mark back would make
+        // the SDK keep (and in the end drop) frames that were stored.
+        for c in &chunks {
+            telemetry
+                .inner
+                .delivery
+                .mark(&c.server_id, c.instance, c.frames.iter().copied());
         }
         chunks.clear();
     }
