@@ -88,8 +88,10 @@ pub struct TelemetryConfig {
     pub max_series: usize,
     /// Names of event kinds, sent to gm-server so it can count events by name.
     pub event_kinds: Vec<(u32, String)>,
-    /// Bytes of telemetry frames kept until gm-server acknowledges them, to send again after
-    /// a reconnect (default 8 MiB); past it the oldest are forgotten and counted as dropped.
+    /// Bytes of telemetry frames sent and not yet acknowledged by gm-server (default 16 MiB):
+    /// kept to send again after a reconnect. When it is full, events wait in their rings;
+    /// only if gm-server stops acknowledging altogether does it grow to twice this, and then
+    /// the oldest frames are forgotten and counted as dropped.
     pub max_unacked_bytes: usize,
 }
 
@@ -101,7 +103,7 @@ impl Default for TelemetryConfig {
             event_ring_capacity: 65_536,
             max_series: 10_000,
             event_kinds: Vec::new(),
-            max_unacked_bytes: 8 << 20,
+            max_unacked_bytes: 16 << 20,
         }
     }
 }

@@ -119,14 +119,21 @@ impl Shippers {
         }
     }
 
-    /// Numbers a frame and keeps it until it is acknowledged; past the bound the oldest are
-    /// forgotten and counted as dropped.
+    /// Whether the window of unacknowledged frames has room for more events (metrics are
+    /// always sent: they are small and carry the drop counters).
+    fn window_open(&self) -> bool {
+        self.unacked_bytes < self.max_unacked_bytes
+    }
+
+    /// Numbers a frame and keeps it until it is acknowledged. Events wait in their rings
+    /// while the window is full, so only a gm-server that stops acknowledging altogether
+    /// pushes past twice the bound; then the oldest frames are forgotten and counted.
     fn retain(&mut self, frame: Unacked, bytes: usize, shared: &Shared) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.unacked.push_back((seq, bytes, frame));
         self.unacked_bytes += bytes;
-        while self.unacked_bytes > self.max_unacked_bytes
+        while self.unacked_bytes > 2 * self.max_unacked_bytes
             && let Some((_, bytes, frame)) = self.unacked.pop_front()
         {
             self.unacked_bytes -= bytes;
@@ -295,6 +302,11 @@ async fn ship(
         while tokio::time::Instant::now() < next_metrics {
             {
                 let mut s = shippers.lock();
+                // The window is full: events wait in their rings (which drop and count when
+                // full) until gm-server acknowledges.
+                if !s.window_open() {
+                    break;
+                }
                 let batch = {
                     let mut rings = shared.telemetry.rings.lock();
                     s.events

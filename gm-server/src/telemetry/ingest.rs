@@ -28,7 +28,7 @@ pub(crate) fn flush_channel() -> (FlushRequests, tokio::sync::mpsc::Receiver<Flu
 }
 
 /// Longest a shutting-down connection waits for its telemetry to be stored.
-const FLUSH_WAIT: Duration = Duration::from_secs(2);
+const FLUSH_WAIT: Duration = Duration::from_millis(500);
 
 /// Asks the telemetry task to store what it holds; returns (instance, frame) to acknowledge.
 pub(crate) async fn flush(requests: &FlushRequests) -> Option<(u64, u64)> {
@@ -64,6 +64,7 @@ pub(crate) async fn serve_stream(
     let delivery = telemetry.delivery();
     let (mut instance, mut acked) = (None, 0);
     let mut loaded = std::collections::HashSet::new();
+    let mut first_frame = true;
     // Tells the SDK what it may forget: every frame up to the contiguous done mark.
     let mut ack = |instance: Option<u64>| {
         if let Some(instance) = instance {
@@ -81,14 +82,30 @@ pub(crate) async fn serve_stream(
         }
     };
     let mut last_seq = 0;
+    // Chunks handed to the store writer, oldest first: each resolves once stored, which is
+    // when an acknowledgement can go out (the SDK's window waits for it).
+    let mut in_flight: std::collections::VecDeque<tokio::sync::oneshot::Receiver<()>> =
+        Default::default();
     let result = loop {
+        // Events held wait for more only briefly: when the stream pauses (the SDK's window
+        // is full, or it has nothing) they go to the store at once.
+        let wait = if events.is_empty() {
+            FLUSH_AFTER
+        } else {
+            Duration::from_millis(2)
+        };
         let read = tokio::select! {
-            r = tokio::time::timeout(FLUSH_AFTER, recv.read(&mut chunk)) => r,
+            r = tokio::time::timeout(wait, recv.read(&mut chunk)) => r,
+            _ = async { in_flight.front_mut().expect("not empty").await }, if !in_flight.is_empty() => {
+                in_flight.pop_front();
+                ack(instance);
+                continue;
+            }
             Some(reply) = flushes.recv() => {
                 // gm-server is shutting down: store what is held, wait for the writer, and
                 // say how far everything is done.
                 if let Some(c) = events.take(now_ms()) {
-                    telemetry.store_events(c).await;
+                    let _ = telemetry.store_events(c).await;
                 }
                 let done = match instance {
                     Some(i) => {
@@ -109,8 +126,10 @@ pub(crate) async fn serve_stream(
         let n = match read {
             Err(_) => {
                 last_flush = std::time::Instant::now();
-                if let Some(c) = events.take(now_ms()) {
-                    telemetry.store_events(c).await;
+                if let Some(c) = events.take(now_ms())
+                    && let Some(stored) = telemetry.store_events(c).await
+                {
+                    in_flight.push_back(stored);
                 }
                 ack(instance);
                 continue;
@@ -127,6 +146,11 @@ pub(crate) async fn serve_stream(
                     if let Err(e) = batch.validate() {
                         failed = Some(e);
                         break;
+                    }
+                    if std::mem::take(&mut first_frame) {
+                        // The SDK sends from its oldest unacknowledged frame: everything
+                        // before it was acknowledged (by this process or an earlier one).
+                        delivery.mark_upto(&server, batch.instance, batch.seq.saturating_sub(1));
                     }
                     instance = Some(batch.instance);
                     last_seq = last_seq.max(batch.seq);
@@ -152,8 +176,11 @@ pub(crate) async fn serve_stream(
                         failed = Some(e);
                         break;
                     }
-                    if loaded.insert(batch.instance) && delivery.upto(&server, batch.instance) == 0
-                    {
+                    if std::mem::take(&mut first_frame) {
+                        delivery.mark_upto(&server, batch.instance, batch.seq.saturating_sub(1));
+                    }
+                    // Events this process may not know were stored by an earlier one.
+                    if loaded.insert(batch.instance) {
                         telemetry.load_cursor(&server, batch.instance).await;
                     }
                     instance = Some(batch.instance);
@@ -189,12 +216,14 @@ pub(crate) async fn serve_stream(
             && let Some(c) = events.take(now_ms())
         {
             last_flush = std::time::Instant::now();
-            telemetry.store_events(c).await;
+            if let Some(stored) = telemetry.store_events(c).await {
+                in_flight.push_back(stored);
+            }
         }
         ack(instance);
     };
     if let Some(c) = events.take(now_ms()) {
-        telemetry.store_events(c).await;
+        let _ = telemetry.store_events(c).await;
     }
     result
 }

@@ -53,7 +53,7 @@ struct Inner {
     delivery: delivery::Delivery,
     store: Store,
     stats: TelemetryStats,
-    sink: mpsc::Sender<EventChunk>,
+    sink: mpsc::Sender<(EventChunk, tokio::sync::oneshot::Sender<()>)>,
     stop: CancellationToken,
     tasks: parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -124,12 +124,19 @@ impl Telemetry {
     }
 
     /// Queues a chunk for the store, waiting while the queue is full (which slows the
-    /// telemetry stream that sent it, not anything else).
-    pub(crate) async fn store_events(&self, chunk: EventChunk) {
+    /// telemetry stream that sent it, not anything else). The receiver resolves once the
+    /// chunk's frames are marked done.
+    pub(crate) async fn store_events(
+        &self,
+        chunk: EventChunk,
+    ) -> Option<tokio::sync::oneshot::Receiver<()>> {
         let n = chunk.count as u64;
-        if self.inner.sink.send(chunk).await.is_err() {
+        let (done, stored) = tokio::sync::oneshot::channel();
+        if self.inner.sink.send((chunk, done)).await.is_err() {
             self.inner.stats.events_store_failed.fetch_add(n, Relaxed);
+            return None;
         }
+        Some(stored)
     }
 }
 
@@ -137,9 +144,10 @@ impl Telemetry {
 async fn writer(
     telemetry: Telemetry,
     store: Store,
-    mut rx: mpsc::Receiver<EventChunk>,
+    mut rx: mpsc::Receiver<(EventChunk, tokio::sync::oneshot::Sender<()>)>,
     shutdown: CancellationToken,
 ) {
+    let mut waiting = Vec::new();
     let mut chunks = Vec::new();
     loop {
         let first = tokio::select! {
@@ -150,12 +158,14 @@ async fn writer(
                 rx.recv().await
             }
         };
-        let Some(first) = first else { break };
+        let Some((first, done)) = first else { break };
         chunks.push(first);
+        waiting.push(done);
         while chunks.len() < 32
-            && let Ok(c) = rx.try_recv()
+            && let Ok((c, done)) = rx.try_recv()
         {
             chunks.push(c);
+            waiting.push(done);
         }
         let n: i64 = chunks.iter().map(|c| c.count).sum();
         let stats = &telemetry.inner.stats;
@@ -175,6 +185,9 @@ async fn writer(
                 .inner
                 .delivery
                 .mark(&c.server_id, c.instance, c.frames.iter().copied());
+        }
+        for done in waiting.drain(..) {
+            let _ = done.send(());
         }
         chunks.clear();
     }
