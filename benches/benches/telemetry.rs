@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use gm_telemetry::{Counter, Gauge, Histogram};
+use gm_telemetry::{Counter, Gauge, Histogram, TelemetryRecorder};
 
 fn prometheus() -> metrics_exporter_prometheus::PrometheusRecorder {
     metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder()
@@ -102,10 +102,32 @@ fn gauges(c: &mut Criterion) {
     let mut g = c.benchmark_group("telemetry/gauge");
     let ours = Gauge::new();
     g.bench_function("ours_set", |b| b.iter(|| ours.set(black_box(12.0))));
+    let shared = ours.clone();
+    g.bench_function("ours_set_contended", |b| {
+        b.iter_custom(|iters| {
+            let other = shared.clone();
+            contended(iters, || ours.set(black_box(12.0)), move || other.set(13.0))
+        })
+    });
+    let ours_rec = TelemetryRecorder::default();
+    let handle = metrics::with_local_recorder(&ours_rec, || metrics::gauge!("bench_gauge"));
+    g.bench_function("metrics_ours_handle", |b| {
+        b.iter(|| handle.set(black_box(12.0)))
+    });
+    g.bench_function("metrics_ours_macro_label", |b| {
+        metrics::with_local_recorder(&ours_rec, || {
+            b.iter(|| metrics::gauge!("bench_gauge", "server" => "eu-1").set(black_box(12.0)))
+        })
+    });
     let rec = prometheus();
     let handle = metrics::with_local_recorder(&rec, || metrics::gauge!("bench_gauge"));
     g.bench_function("metrics_prometheus_handle", |b| {
         b.iter(|| handle.set(black_box(12.0)))
+    });
+    g.bench_function("metrics_prometheus_macro_label", |b| {
+        metrics::with_local_recorder(&rec, || {
+            b.iter(|| metrics::gauge!("bench_gauge", "server" => "eu-1").set(black_box(12.0)))
+        })
     });
     let (_provider, meter) = otel_meter();
     let otel = meter.f64_gauge("bench_gauge").build();
@@ -141,10 +163,29 @@ fn histograms(c: &mut Criterion) {
             )
         })
     });
+    let ours_rec = TelemetryRecorder::default();
+    let handle = metrics::with_local_recorder(&ours_rec, || metrics::histogram!("bench_seconds"));
+    g.bench_function("metrics_ours_handle", |b| {
+        b.iter(|| handle.record(black_box(next())))
+    });
+    g.bench_function("metrics_ours_macro_label", |b| {
+        metrics::with_local_recorder(&ours_rec, || {
+            b.iter(|| {
+                metrics::histogram!("bench_seconds", "server" => "eu-1").record(black_box(next()))
+            })
+        })
+    });
     let rec = prometheus();
     let handle = metrics::with_local_recorder(&rec, || metrics::histogram!("bench_seconds"));
     g.bench_function("metrics_prometheus_handle", |b| {
         b.iter(|| handle.record(black_box(next())))
+    });
+    g.bench_function("metrics_prometheus_macro_label", |b| {
+        metrics::with_local_recorder(&rec, || {
+            b.iter(|| {
+                metrics::histogram!("bench_seconds", "server" => "eu-1").record(black_box(next()))
+            })
+        })
     });
     let (_provider, meter) = otel_meter();
     let otel = meter.f64_histogram("bench_seconds").build();
