@@ -9,41 +9,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use gm_sdk::{CommandOutcome, GmClient};
-use gm_server::{Config, RunningServer, keys, store};
+use gm_sdk::CommandOutcome;
+use gm_server::Config;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+mod support;
+use support::runtime;
 
 fn gm_roundtrip(c: &mut Criterion) {
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
     let (server, client) = rt.block_on(async {
-        let server = RunningServer::start(Config::ephemeral(dir.path()))
-            .await
-            .unwrap();
-        let key = keys::generate();
-        server
-            .store()
-            .create_key("bench", &key.hash, &key.hint, store::now_ms())
-            .await
-            .unwrap();
-        let (client, driver) = GmClient::builder(server.quic_addr().to_string())
-            .pin_fingerprint(server.fingerprint())
-            .key(&key.secret)
-            .server_id("bench-1")
+        let (server, key) = support::server_with_key(Config::ephemeral(dir.path())).await;
+        let (client, driver) = support::client(&server, &key, "bench-1")
             .on_command(|cmd| Some(CommandOutcome::ok(cmd.args.join(" "))))
             .build()
             .unwrap();
         tokio::spawn(driver);
-        while !client.is_connected() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        support::connected(&client).await;
         (server, client)
     });
     let gateway = server.gateway().clone();

@@ -11,9 +11,11 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use gm_sdk::TelemetryConfig;
 use gm_sdk::gm_telemetry::event::Event;
-use gm_sdk::{GmClient, TelemetryConfig};
-use gm_server::{Config, RunningServer, keys, store};
+use gm_server::Config;
+
+mod support;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -21,26 +23,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const EVENTS_PER_ITER: u64 = 1_000_000;
 
 fn quic(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = support::runtime();
     let dir = tempfile::tempdir().unwrap();
     let (server, client) = rt.block_on(async {
-        let server = RunningServer::start(Config::ephemeral(dir.path()))
-            .await
-            .unwrap();
-        let key = keys::generate();
-        server
-            .store()
-            .create_key("bench", &key.hash, &key.hint, store::now_ms())
-            .await
-            .unwrap();
-        let client = GmClient::builder(server.quic_addr().to_string())
-            .pin_fingerprint(server.fingerprint())
-            .key(&key.secret)
-            .server_id("bench")
+        let (server, key) = support::server_with_key(Config::ephemeral(dir.path())).await;
+        let client = support::client(&server, &key, "bench")
             .telemetry(TelemetryConfig {
                 event_ring_capacity: 1 << 20,
                 event_flush: Duration::from_millis(1),
@@ -49,9 +36,7 @@ fn quic(c: &mut Criterion) {
             .event_kind(1, "bench")
             .spawn()
             .unwrap();
-        while !client.is_connected() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        support::connected(&client).await;
         (server, client)
     });
     // The game thread: emits when asked, as fast as the ring has room.

@@ -54,26 +54,18 @@ struct Game {
     kills: AtomicU64,
 }
 
-fn percentile(mut v: Vec<u64>, q: f64) -> Duration {
-    v.sort_unstable();
-    Duration::from_nanos(v[((v.len() - 1) as f64 * q) as usize])
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_game_runs_on_while_gm_server_is_down_and_reports_what_it_dropped() {
+/// A gm-server with a key, and a game connected to it with these telemetry settings; the
+/// data directory outlives the server, for a restart.
+async fn connected_game(
+    telemetry: TelemetryConfig,
+) -> (std::path::PathBuf, common::TestServer, gm_sdk::GmClient) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_path_buf();
     let t = start_server_with(dir, |_| {}).await;
     let key = t.create_key("eu").await;
-    let quic_addr = t.server.quic_addr();
     let client = t
         .client(&key, "eu-1")
-        .telemetry(TelemetryConfig {
-            interval: Duration::from_millis(100),
-            event_flush: Duration::from_millis(10),
-            event_ring_capacity: RING,
-            ..TelemetryConfig::default()
-        })
+        .telemetry(telemetry)
         .event_kind(1, "ticked")
         .spawn()
         .unwrap();
@@ -81,6 +73,40 @@ async fn the_game_runs_on_while_gm_server_is_down_and_reports_what_it_dropped() 
         client.is_connected()
     })
     .await;
+    (data, t, client)
+}
+
+/// gm-server again on the same address and data, once `client` has reconnected to it.
+async fn restart(
+    data: &std::path::Path,
+    quic_addr: std::net::SocketAddr,
+    client: &gm_sdk::GmClient,
+) -> RunningServer {
+    let mut config = test_config(data);
+    config.quic.listen = quic_addr;
+    let server = RunningServer::start(config).await.unwrap();
+    wait_for("the SDK to reconnect", Duration::from_secs(20), || {
+        client.is_connected()
+    })
+    .await;
+    server
+}
+
+fn percentile(mut v: Vec<u64>, q: f64) -> Duration {
+    v.sort_unstable();
+    Duration::from_nanos(v[((v.len() - 1) as f64 * q) as usize])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_game_runs_on_while_gm_server_is_down_and_reports_what_it_dropped() {
+    let (data, t, client) = connected_game(TelemetryConfig {
+        interval: Duration::from_millis(100),
+        event_flush: Duration::from_millis(10),
+        event_ring_capacity: RING,
+        ..TelemetryConfig::default()
+    })
+    .await;
+    let quic_addr = t.server.quic_addr();
 
     // The game loop: a thread of its own, ticking about every millisecond.
     let game = Arc::new(Game::default());
@@ -209,13 +235,7 @@ async fn the_game_runs_on_while_gm_server_is_down_and_reports_what_it_dropped() 
     );
 
     // gm-server comes back on the same address, with the same data.
-    let mut config = test_config(&data);
-    config.quic.listen = quic_addr;
-    let server = RunningServer::start(config).await.unwrap();
-    wait_for("the SDK to reconnect", Duration::from_secs(20), || {
-        client.is_connected()
-    })
-    .await;
+    let server = restart(&data, quic_addr, &client).await;
     let fleet = server.gateway().telemetry().fleet();
     let dropped = (dropped_after - dropped_before) as f64;
     wait_for(
@@ -258,25 +278,13 @@ async fn the_game_runs_on_while_gm_server_is_down_and_reports_what_it_dropped() 
 /// are sent again and stored once, so every event is either stored or counted as dropped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_in_flight_when_gm_server_stops_are_neither_lost_nor_stored_twice() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().to_path_buf();
-    let t = start_server_with(dir, |_| {}).await;
-    let key = t.create_key("eu").await;
-    let quic_addr = t.server.quic_addr();
-    let client = t
-        .client(&key, "eu-1")
-        .telemetry(TelemetryConfig {
-            interval: Duration::from_millis(100),
-            event_flush: Duration::from_millis(5),
-            ..TelemetryConfig::default()
-        })
-        .event_kind(1, "ticked")
-        .spawn()
-        .unwrap();
-    wait_for("the first session", Duration::from_secs(10), || {
-        client.is_connected()
+    let (data, t, client) = connected_game(TelemetryConfig {
+        interval: Duration::from_millis(100),
+        event_flush: Duration::from_millis(5),
+        ..TelemetryConfig::default()
     })
     .await;
+    let quic_addr = t.server.quic_addr();
     let emitted = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let game = {
@@ -303,13 +311,7 @@ async fn events_in_flight_when_gm_server_stops_are_neither_lost_nor_stored_twice
     let first_run = server.store().clone();
     server.shutdown().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut config = test_config(&data);
-    config.quic.listen = quic_addr;
-    let server = RunningServer::start(config).await.unwrap();
-    wait_for("the SDK to reconnect", Duration::from_secs(20), || {
-        client.is_connected()
-    })
-    .await;
+    let server = restart(&data, quic_addr, &client).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, SeqCst);
     game.join().unwrap();
