@@ -389,21 +389,40 @@ impl Hist {
         }
     }
 
-    /// Renders with `le` at powers of two: each is the upper edge of one of gm-telemetry's
-    /// buckets, so every count is exact (a value equal to the bound counts in the next one).
+    /// Renders with `le` at powers of two and 1.5 times them: each is the upper edge of one of
+    /// gm-telemetry's buckets, so every count is exact (a value equal to the bound counts in
+    /// the next one).
     fn render(&mut self, out: &mut String, name: &str, labels: &[(String, String)]) {
-        // The power of two each bucket ends at (None: the overflow bucket).
-        let end_exp = |i: u16| -> Option<i32> {
+        // Bounds are counted in half powers of two: h = 2k is 2^k, h = 2k + 1 is 1.5 · 2^k.
+        // Both are edges of gm-telemetry's buckets (sub-buckets 0 and 4 of a power of two
+        // start there), so every count is exact. This is the bound each bucket ends at
+        // (None: the overflow bucket).
+        let end = |i: u16| -> Option<i32> {
             let i = i as usize;
             match i {
-                0 => Some(MIN_EXP),
+                0 => Some(2 * MIN_EXP),
                 i if i >= BUCKETS - 1 => None,
-                i => Some(MIN_EXP + ((i - 1) / SUB_BUCKETS) as i32 + 1),
+                i => {
+                    let exp = MIN_EXP + ((i - 1) / SUB_BUCKETS) as i32;
+                    let sub = (i - 1) % SUB_BUCKETS;
+                    Some(if sub < SUB_BUCKETS / 2 {
+                        2 * exp + 1
+                    } else {
+                        2 * exp + 2
+                    })
+                }
+            }
+        };
+        let value = |h: i32| -> f64 {
+            if h.rem_euclid(2) == 0 {
+                2f64.powi(h.div_euclid(2))
+            } else {
+                1.5 * 2f64.powi((h - 1).div_euclid(2))
             }
         };
         if let (Some(first), Some(last)) = (self.buckets.first(), self.buckets.last()) {
-            let lo = end_exp(first.0).unwrap_or(MAX_EXP);
-            let hi = end_exp(last.0).unwrap_or(MAX_EXP);
+            let lo = end(first.0).unwrap_or(2 * MAX_EXP);
+            let hi = end(last.0).unwrap_or(2 * MAX_EXP);
             self.le_range = Some(match self.le_range {
                 Some((l, h)) => (l.min(lo), h.max(hi)),
                 None => (lo, hi),
@@ -413,17 +432,17 @@ impl Hist {
         let mut cumulative = 0u64;
         let mut next = self.buckets.iter().peekable();
         if let Some((lo, hi)) = self.le_range {
-            for k in lo..=hi {
+            for h in lo..=hi {
                 while let Some((i, n)) = next.peek() {
-                    match end_exp(*i) {
-                        Some(e) if e <= k => {
+                    match end(*i) {
+                        Some(e) if e <= h => {
                             cumulative = cumulative.saturating_add(*n);
                             next.next();
                         }
                         _ => break,
                     }
                 }
-                let le = format_float(2f64.powi(k));
+                let le = format_float(value(h));
                 sample(out, &bucket_name, labels, Some(&le), cumulative as f64);
             }
         }
@@ -768,12 +787,13 @@ mod tests {
     }
 
     #[test]
-    fn histograms_render_cumulative_power_of_two_buckets() {
+    fn histograms_render_cumulative_buckets_at_powers_of_two_and_half_steps() {
         use gm_telemetry::histogram::bucket_index;
         let fleet = FleetMetrics::new(100, 100);
         let mut s = SessionSeries::new(labels("eu-1"));
         let mut b = batch(vec![def(1, SeriesKind::Histogram, "tick_seconds", &[])]);
-        // 0.010 s and 0.012 s are in [2^-7, 2^-6); 0.020 s in [2^-6, 2^-5).
+        // 0.010 s and 0.012 s are in [2^-7, 2^-6), either side of 1.5 · 2^-7; 0.020 s is in
+        // [2^-6, 1.5 · 2^-6).
         let i10 = bucket_index(0.010) as u16;
         let i12 = bucket_index(0.012) as u16;
         let i20 = bucket_index(0.020) as u16;
@@ -801,8 +821,8 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains(&format!("tick_seconds_bucket{{{l},le=\"0.03125\"}} 5\n")),
-            "{text}"
+            !text.contains("le=\"0.03125\""),
+            "bounds stop at the highest bucket: {text}"
         );
         assert!(
             text.contains(&format!("tick_seconds_bucket{{{l},le=\"+Inf\"}} 5\n")),
