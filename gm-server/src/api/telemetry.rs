@@ -33,7 +33,8 @@ pub struct EventCountParams {
     pub server: Option<String>,
     /// Only this event name.
     pub name: Option<String>,
-    /// From (inclusive), Unix ms; default an hour before `to_ms`.
+    /// From (inclusive), Unix ms, rounded down to a whole bucket; default an hour before
+    /// `to_ms`.
     pub from_ms: Option<i64>,
     /// To (exclusive), Unix ms; default now.
     pub to_ms: Option<i64>,
@@ -73,6 +74,9 @@ pub(super) async fn event_counts(
     }
     let to_ms = p.to_ms.unwrap_or_else(crate::store::now_ms);
     let from_ms = p.from_ms.unwrap_or(to_ms.saturating_sub(3_600_000));
+    // Whole buckets only: a start inside one would return part of it.
+    let bucket_ms = bucket_s * 1000;
+    let from_ms = from_ms.saturating_sub(from_ms.rem_euclid(bucket_ms));
     if from_ms >= to_ms {
         return Err(ApiError::bad_request(
             "invalid_range",
@@ -86,7 +90,7 @@ pub(super) async fn event_counts(
             name: p.name,
             from_ms,
             to_ms,
-            bucket_ms: bucket_s * 1000,
+            bucket_ms,
             limit: MAX_ROWS + 1,
         })
         .await?;

@@ -103,15 +103,19 @@ impl EventAccumulator {
             return None;
         }
         let names = &self.names;
+        // The names of the kinds in this chunk only, not every kind of the session.
+        let kinds: serde_json::Map<String, serde_json::Value> = self
+            .counts
+            .keys()
+            .map(|(kind, _)| *kind)
+            .collect::<std::collections::BTreeSet<u32>>()
+            .into_iter()
+            .map(|k| (k.to_string(), serde_json::Value::String(name_of(names, k))))
+            .collect();
         let counts = self
             .counts
             .drain()
             .map(|((kind, bucket), n)| (name_of(names, kind), bucket, n))
-            .collect();
-        let kinds: serde_json::Map<String, serde_json::Value> = self
-            .names
-            .iter()
-            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.clone())))
             .collect();
         let chunk = EventChunk {
             server_id: self.server_id.clone(),
@@ -201,7 +205,7 @@ mod tests {
                 ("player_died".to_string(), b + BUCKET_MS, 1),
             ]
         );
-        assert!(chunk.kinds_json.contains("player_died"));
+        assert_eq!(chunk.kinds_json, r#"{"1":"player_died","2":"kind_2"}"#);
         assert!(acc.take(now).is_none());
     }
 }
