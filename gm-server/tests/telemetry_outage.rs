@@ -52,6 +52,20 @@ struct Game {
     samples: parking_lot::Mutex<Vec<u64>>,
     events: AtomicU64,
     kills: AtomicU64,
+    /// Ticks finished.
+    ticks: AtomicU64,
+}
+
+impl Game {
+    /// Switches the loop to `phase` and returns once a tick has begun after the switch, so
+    /// the figures read afterwards include every tick of the previous phase.
+    async fn switch(&self, phase: u8) {
+        self.phase.store(phase, SeqCst);
+        let seen = self.ticks.load(SeqCst);
+        while self.ticks.load(SeqCst) < seen + 2 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
 }
 
 /// A gm-server with a key, and a game connected to it with these telemetry settings; the
@@ -144,6 +158,7 @@ async fn the_game_runs_on_while_gm_server_is_down_and_reports_what_it_dropped() 
                 if game.measuring.load(SeqCst) {
                     game.samples.lock().push(took.as_nanos() as u64);
                 }
+                game.ticks.fetch_add(1, SeqCst);
                 std::thread::sleep(Duration::from_millis(1));
             }
         })
@@ -155,7 +170,7 @@ async fn the_game_runs_on_while_gm_server_is_down_and_reports_what_it_dropped() 
     tokio::time::sleep(Duration::from_millis(700)).await;
     game.measuring.store(false, SeqCst);
     let connected: Vec<u64> = std::mem::take(&mut *game.samples.lock());
-    game.phase.store(QUIET, SeqCst);
+    game.switch(QUIET).await;
 
     // Everything so far reaches gm-server before it stops, so what is missing later can
     // only have been lost during the outage.
@@ -192,7 +207,7 @@ async fn the_game_runs_on_while_gm_server_is_down_and_reports_what_it_dropped() 
     game.measuring.store(true, SeqCst);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     game.measuring.store(false, SeqCst);
-    game.phase.store(QUIET, SeqCst);
+    game.switch(QUIET).await;
     let live_growth = LIVE.load(SeqCst) - live_before;
     let outage: Vec<u64> = std::mem::take(&mut *game.samples.lock());
     let emitted_in_outage = game.events.load(SeqCst) - sent;
