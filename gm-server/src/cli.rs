@@ -257,6 +257,7 @@ pub(crate) async fn run_command(
     token: &str,
     ca: &std::path::Path,
     line: &str,
+    server: Option<&str>,
 ) -> anyhow::Result<()> {
     let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
     let client = reqwest::Client::builder()
@@ -265,7 +266,7 @@ pub(crate) async fn run_command(
     let resp = client
         .post(format!("{}/api/v1/commands", url.trim_end_matches('/')))
         .bearer_auth(token)
-        .json(&serde_json::json!({ "line": line }))
+        .json(&serde_json::json!({ "line": line, "server": server }))
         .send()
         .await
         .with_context(|| format!("cannot reach {url}"))?;

@@ -266,8 +266,8 @@ fn is_game_command(gateway: &Gateway, line: &str) -> bool {
 }
 
 /// A command one of the game servers registered: authorized here with that game's spec, then
-/// sent to the game server of the player it names (or, with no player argument, to the game
-/// server it came from).
+/// sent to the game server of the player it names; with no player argument, to the game server
+/// it came from or was aimed at, or the only one that has it.
 async fn run_game_command(gateway: &Gateway, ctx: &CommandContext, line: &str) -> CommandOutcome {
     let registries: Vec<(String, std::sync::Arc<Registry>)> = gateway
         .inner
@@ -288,7 +288,30 @@ async fn run_game_command(gateway: &Gateway, ctx: &CommandContext, line: &str) -
                         Ok(l) => l.server_id,
                         Err(o) => return o,
                     },
-                    None => ctx.origin_server.clone().unwrap_or_else(|| server.clone()),
+                    None => match &ctx.origin_server {
+                        Some(origin) => origin.clone(),
+                        None => {
+                            // No player to route by and no server named: only unambiguous
+                            // when one game server has this command.
+                            let mut with: Vec<&str> = registries
+                                .iter()
+                                .filter(|(_, r)| r.lookup(&cmd.name, ctx.role).is_some())
+                                .map(|(s, _)| s.as_str())
+                                .collect();
+                            with.sort_unstable();
+                            if with.len() > 1 {
+                                return err(
+                                    CommandErrorCode::BadArguments,
+                                    format!(
+                                        "several game servers have /{} ({}); name one (\"server\" in the API, --server in the CLI)",
+                                        cmd.name,
+                                        with.join(", ")
+                                    ),
+                                );
+                            }
+                            server.clone()
+                        }
+                    },
                 };
                 if !registries
                     .iter()

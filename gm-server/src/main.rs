@@ -74,6 +74,9 @@ enum Command {
     Cmd {
         /// The command line, e.g. "/kick Bob spamming".
         line: String,
+        /// The game server a command without a player goes to (a game command, `/announce here`).
+        #[arg(long)]
+        server: Option<String>,
         /// API token (create one with `gm-server tokens create`).
         #[arg(long, env = "GM_SERVER_TOKEN", hide_env_values = true)]
         token: String,
@@ -184,12 +187,13 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
         }
         Command::Cmd {
             line,
+            server,
             token,
             url,
             ca_file,
         } => {
             let ca = ca_file.unwrap_or_else(|| config.data_dir.join("tls/cert.pem"));
-            cli::run_command(&url, &token, &ca, &line).await
+            cli::run_command(&url, &token, &ca, &line, server.as_deref()).await
         }
         Command::Fingerprint => {
             std::fs::create_dir_all(&config.data_dir)?;

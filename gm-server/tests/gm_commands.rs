@@ -429,3 +429,81 @@ async fn a_bevy_game_gets_commands_as_messages_and_answers_from_a_system() {
     );
     gm.shutdown();
 }
+
+/// A game command without a player argument has nobody to route by: with one game server that
+/// has it, it goes there; with several, the caller names one (`server`), or is told to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_game_command_without_a_player_goes_to_the_server_named() {
+    use gm_sdk::{Arg, CommandOutcome, CommandSpec};
+    let dir = tempfile::tempdir().unwrap();
+    let t = start_server_with(dir, |c| c.auth.require_totp_for.clear()).await;
+    let key = t.create_key("fleet").await;
+    let weather_game = |id: &'static str| {
+        let (client, driver) = t
+            .client(&key, id)
+            .command(
+                CommandSpec::new("weather", "Change the weather")
+                    .arg(Arg::choice("kind", &["rain", "sun"]))
+                    .role(gm_sdk::Role::GameMaster),
+            )
+            .on_command(move |cmd| {
+                Some(CommandOutcome::ok(format!("{id}: {}", cmd.args.join(" "))))
+            })
+            .build()
+            .unwrap();
+        tokio::spawn(driver);
+        client
+    };
+    let a = weather_game("game-a");
+    wait_connected(&a).await;
+    let admin = t
+        .create_admin("gina", Role::GameMaster, "a long enough password")
+        .await;
+    let token = t.create_token(admin, Role::GameMaster).await;
+    let http = t.http();
+    let run = |body: Value| {
+        let req = http
+            .post(t.url("/api/v1/commands"))
+            .bearer_auth(&token)
+            .json(&body);
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    // One game server has it: no need to name it.
+    let (_, only) = run(json!({ "line": "/weather rain" })).await;
+    assert_eq!(only["text"], "game-a: rain", "{only}");
+
+    let b = weather_game("game-b");
+    wait_connected(&b).await;
+    let gateway = t.server.gateway();
+    wait_for("game-b's commands", Duration::from_secs(5), || {
+        gateway.connected().len() == 2
+    })
+    .await;
+    for _ in 0..100 {
+        let (_, r) = run(json!({ "line": "/weather sun" })).await;
+        if r["text"].as_str().unwrap_or("").starts_with("several") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, ambiguous) = run(json!({ "line": "/weather sun" })).await;
+    assert_eq!(status, 200);
+    assert_eq!(ambiguous["code"], "bad_arguments", "{ambiguous}");
+    assert!(
+        ambiguous["text"]
+            .as_str()
+            .unwrap()
+            .contains("several game servers have /weather (game-a, game-b)"),
+        "{ambiguous}"
+    );
+    let (_, on_b) = run(json!({ "line": "/weather sun", "server": "game-b" })).await;
+    assert_eq!(on_b["text"], "game-b: sun", "{on_b}");
+    let (status, unknown) = run(json!({ "line": "/weather sun", "server": "game-z" })).await;
+    assert_eq!(status, 400);
+    assert_eq!(unknown["error"]["code"], "unknown_server", "{unknown}");
+    a.shutdown();
+    b.shutdown();
+}

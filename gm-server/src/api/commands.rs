@@ -15,6 +15,10 @@ pub struct CommandRun {
     /// fleet directory by name or `#account-id`, and the command goes to their game server.
     #[schema(min_length = 1, max_length = 2000)]
     pub line: String,
+    /// The game server a command without a player goes to (a game command, or
+    /// `/announce here`). Needed when several game servers have that command.
+    #[schema(max_length = 128)]
+    pub server: Option<String>,
 }
 
 /// What the command did.
@@ -50,12 +54,20 @@ pub(super) async fn run_command(
     Extension(caller): Extension<Caller>,
     Json(req): Json<CommandRun>,
 ) -> Result<Json<CommandResult>, ApiError> {
+    if let Some(server) = &req.server
+        && !state.gateway.is_connected(server)
+    {
+        return Err(ApiError::bad_request(
+            "unknown_server",
+            format!("game server {server:?} is not connected (GET /api/v1/servers lists them)"),
+        ));
+    }
     let ctx = CommandContext {
         actor: caller.name.clone(),
         role: Some(caller.role),
         via: caller.via,
         source: caller.source.clone(),
-        origin_server: None,
+        origin_server: req.server,
     };
     let outcome = execute(&state.gateway, &ctx, &req.line).await;
     Ok(Json(match outcome {
