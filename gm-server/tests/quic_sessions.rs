@@ -468,3 +468,158 @@ async fn health_and_readiness_answer_over_https() {
         assert_eq!(resp.text().await.unwrap().trim(), want);
     }
 }
+
+/// A game server that speaks the protocol itself (not through the SDK): authenticated with a
+/// valid key, free to send whatever gm-proto allows.
+struct RogueGame {
+    conn: quinn::Connection,
+    send: quinn::SendStream,
+    _recv: quinn::RecvStream,
+    session: gm_proto::ClientSession,
+}
+
+impl RogueGame {
+    async fn connect(t: &TestServer, key: &str, server_id: &str) -> RogueGame {
+        let (conn, mut send, mut recv) = raw_stream(t).await;
+        let hello = gm_proto::Hello {
+            protocol_version: gm_proto::PROTOCOL_VERSION,
+            server_id: server_id.into(),
+            server_name: server_id.into(),
+            region: "test".into(),
+            game_build: "rogue".into(),
+            sdk_version: "0".into(),
+            key: key.into(),
+        };
+        let now = std::time::Instant::now();
+        let mut session = gm_proto::ClientSession::new(gm_proto::ClientConfig::new(hello), now);
+        send.write_all(&encode_all(&mut session)).await.unwrap();
+        let mut reader = gm_proto::FrameReader::new(gm_proto::FrameCodec::default());
+        let mut buf = vec![0u8; 64 * 1024];
+        while !session.is_established() {
+            let n = recv
+                .read(&mut buf)
+                .await
+                .unwrap()
+                .expect("the server answers");
+            reader.push(&buf[..n]);
+            while let Some(msg) = reader.next_message().unwrap() {
+                session
+                    .handle_message(msg, std::time::Instant::now())
+                    .unwrap();
+            }
+        }
+        RogueGame {
+            conn,
+            send,
+            _recv: recv,
+            session,
+        }
+    }
+
+    async fn send(&mut self, msg: gm_proto::Message) {
+        assert!(self.session.send(msg));
+        let out = encode_all(&mut self.session);
+        self.send.write_all(&out).await.unwrap();
+    }
+}
+
+fn encode_all(session: &mut gm_proto::ClientSession) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(msg) = session.poll_transmit() {
+        gm_proto::FrameCodec::default()
+            .encode(&msg, &mut out)
+            .unwrap();
+    }
+    out
+}
+
+/// A game server that reports a game command it "ran locally" for an account gm-server's
+/// roster does not allow is not believed: the run is audited as forged.
+#[tokio::test]
+async fn a_local_run_the_roster_does_not_allow_is_audited_as_forged() {
+    let t = start_server().await;
+    let key = t.create_key("fleet").await;
+    let mut rogue = RogueGame::connect(&t, &key, "rogue-1").await;
+    rogue
+        .send(gm_proto::Message::GameCommands {
+            specs: gm_examples::game::game_commands(),
+        })
+        .await;
+    rogue
+        .send(gm_proto::Message::PlayerJoined(gm_proto::PlayerInfo {
+            account_id: 777,
+            name: "Mallory".into(),
+        }))
+        .await;
+    rogue
+        .send(gm_proto::Message::LocalCommandRan {
+            account_id: 777,
+            line: "/tp Mallory 10 10".into(),
+            outcome: CommandOutcome::ok("teleported Mallory to 10, 10"),
+        })
+        .await;
+    let store = t.server.store().clone();
+    let filter = gm_server::store::AuditFilter {
+        action: Some("command".into()),
+        ..Default::default()
+    };
+    let mut rows = Vec::new();
+    for _ in 0..300 {
+        rows = store.list_audit(&filter, None, 10).await.unwrap();
+        if !rows.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let row = &rows[0];
+    assert_eq!(
+        (row.actor.as_str(), row.via.as_str(), row.source.as_str()),
+        ("player:777", "in_game", "rogue-1")
+    );
+    assert!(row.result.starts_with("forged:"), "{}", row.result);
+    assert!(row.params.contains("ran_locally"), "{}", row.params);
+}
+
+/// A malformed frame on the telemetry stream closes that stream, not the session.
+#[tokio::test]
+async fn a_malformed_telemetry_stream_is_stopped_and_the_session_lives_on() {
+    let t = start_server().await;
+    let key = t.create_key("fleet").await;
+    let rogue = RogueGame::connect(&t, &key, "rogue-2").await;
+    let mut uni = rogue.conn.open_uni().await.unwrap();
+    uni.write_all(&[
+        gm_proto::telemetry::STREAM_TELEMETRY,
+        0,
+        0,
+        0,
+        4,
+        0xff,
+        0xff,
+        0xff,
+        0xff,
+    ])
+    .await
+    .unwrap();
+    let stopped = tokio::time::timeout(Duration::from_secs(5), uni.stopped())
+        .await
+        .expect("gm-server stops the stream")
+        .unwrap();
+    assert_eq!(
+        stopped,
+        Some(quinn::VarInt::from_u32(close::PROTOCOL_ERROR))
+    );
+    let stats = t.server.gateway().telemetry().stats();
+    assert_eq!(
+        stats
+            .stream_errors
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    assert!(
+        rogue.conn.close_reason().is_none(),
+        "the connection stays up"
+    );
+    assert!(t.server.gateway().is_connected("rogue-2"));
+    assert_eq!(t.server.gateway().telemetry().fleet().series_count(), 0);
+}
