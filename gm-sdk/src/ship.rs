@@ -125,10 +125,41 @@ impl Shippers {
         self.unacked_bytes < self.max_unacked_bytes
     }
 
-    /// Numbers a frame and keeps it until it is acknowledged. Events wait in their rings
-    /// while the window is full, so only a gm-server that stops acknowledging altogether
-    /// pushes past twice the bound; then the oldest frames are forgotten and counted.
-    fn retain(&mut self, frame: Unacked, bytes: usize, shared: &Shared) -> u64 {
+    /// Numbers a metric or event batch, encodes it into `out` and keeps it until it is
+    /// acknowledged.
+    fn frame(
+        &mut self,
+        msg: Message,
+        codec: FrameCodec,
+        out: &mut Vec<u8>,
+        shared: &Shared,
+    ) -> Result<(), gm_proto::EncodeError> {
+        let (instance, seq) = (self.instance, self.next_seq);
+        let msg = match msg {
+            Message::Metrics(b) => Message::Metrics(MetricBatch { instance, seq, ..b }),
+            Message::Events(b) => Message::Events(EventBatch { instance, seq, ..b }),
+            other => other,
+        };
+        out.clear();
+        codec.encode(&msg, out)?;
+        let kept = match msg {
+            // Gauges are stated again by the next batch: a copy sent later would only bring
+            // back an old value.
+            Message::Metrics(mut b) => {
+                b.gauges.clear();
+                Unacked::Metrics(b)
+            }
+            Message::Events(b) => Unacked::Events(b),
+            _ => unreachable!("only telemetry batches are framed here"),
+        };
+        self.retain(kept, out.len(), shared);
+        Ok(())
+    }
+
+    /// Keeps a numbered frame until it is acknowledged. Events wait in their rings while the
+    /// window is full, so only a gm-server that stops acknowledging altogether pushes past
+    /// twice the bound; then the oldest frames are forgotten and counted.
+    fn retain(&mut self, frame: Unacked, bytes: usize, shared: &Shared) {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.unacked.push_back((seq, bytes, frame));
@@ -147,7 +178,6 @@ impl Shippers {
                 Unacked::Metrics(_) => shared.telemetry.dropped_metric_batches.increment(1),
             }
         }
-        seq
     }
 
     /// The unacknowledged frames, ready to send again at the start of a session: each metric
@@ -270,28 +300,21 @@ async fn ship(
                     .commands_refused
                     .load(std::sync::atomic::Ordering::Relaxed),
             };
-            shared.telemetry.refresh(figures);
-            let losses = shared.telemetry.losses();
+            let losses = shared.telemetry.refresh(figures);
             let elapsed = now.duration_since(last_metrics).as_millis() as u32;
             let batch = shippers.lock().metrics.collect(elapsed, losses);
             last_metrics = now;
             next_metrics += interval;
             // A big registry does not fit one frame: split it (definitions go first, so a
             // part never refers to a series gm-server has not been told of).
-            for mut part in split(batch, METRIC_ITEMS_PER_FRAME) {
-                {
-                    let mut s = shippers.lock();
-                    part.instance = s.instance;
-                    part.seq = s.next_seq;
-                    frame.clear();
-                    if let Err(e) = codec.encode(&Message::Metrics(part.clone()), &mut frame) {
-                        tracing::warn!("a telemetry batch could not be encoded: {e}");
-                        continue;
-                    }
-                    // Gauges are stated again by the next batch: a copy sent later would
-                    // only bring back an old value.
-                    part.gauges.clear();
-                    s.retain(Unacked::Metrics(part), frame.len(), &shared);
+            for part in split(batch, METRIC_ITEMS_PER_FRAME) {
+                let framed =
+                    shippers
+                        .lock()
+                        .frame(Message::Metrics(part), codec, &mut frame, &shared);
+                if let Err(e) = framed {
+                    tracing::warn!("a telemetry batch could not be encoded: {e}");
+                    continue;
                 }
                 send.write_all(&frame).await.map_err(|e| e.to_string())?;
             }
@@ -312,16 +335,9 @@ async fn ship(
                     s.events
                         .next_batch(&mut rings, MAX_EVENTS_PER_BATCH, Vec::new())
                 };
-                let Some(mut batch) = batch else { break };
-                batch.instance = s.instance;
-                batch.seq = s.next_seq;
-                frame.clear();
-                let msg = Message::Events(batch);
-                codec.encode(&msg, &mut frame).map_err(|e| e.to_string())?;
-                let Message::Events(batch) = msg else {
-                    unreachable!("made above")
-                };
-                s.retain(Unacked::Events(batch), frame.len(), &shared);
+                let Some(batch) = batch else { break };
+                s.frame(Message::Events(batch), codec, &mut frame, &shared)
+                    .map_err(|e| e.to_string())?;
             }
             send.write_all(&frame).await.map_err(|e| e.to_string())?;
         }

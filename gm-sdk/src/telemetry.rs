@@ -477,10 +477,13 @@ impl SdkTelemetry {
         self.rings.lock().iter().map(EventReader::len).sum()
     }
 
-    /// Brings the SDK's own series up to date (once per interval, on the driver).
-    pub(crate) fn refresh(&self, f: Figures) {
+    /// Brings the SDK's own series up to date (once per interval, on the driver), and says
+    /// what could not be shipped, for the batch header.
+    pub(crate) fn refresh(&self, f: Figures) -> Losses {
         use std::sync::atomic::Ordering::Relaxed;
-        {
+        // One pass over the rings: retire the empty ones whose writer is gone, and add up
+        // what is queued and what was dropped.
+        let (queued, dropped) = {
             let mut rings = self.rings.lock();
             rings.retain(|r| {
                 let keep = !(r.is_abandoned() && r.is_empty());
@@ -489,7 +492,10 @@ impl SdkTelemetry {
                 }
                 keep
             });
-        }
+            let queued: usize = rings.iter().map(EventReader::len).sum();
+            let dropped: u64 = rings.iter().map(EventReader::dropped).sum();
+            (queued, dropped + self.retired_dropped.load(Relaxed))
+        };
         self.players.set(f.players as f64);
         self.connected.set(if f.connected { 1.0 } else { 0.0 });
         if let Some(rtt) = f.rtt {
@@ -497,7 +503,7 @@ impl SdkTelemetry {
         }
         self.queue_commands.set(f.queue_commands as f64);
         self.queue_outgoing.set(f.queue_outgoing as f64);
-        self.queue_events.set(self.events_queued() as f64);
+        self.queue_events.set(queued as f64);
         let raise = |c: &gm_telemetry::Counter, total: u64| {
             let now = c.get();
             if total > now {
@@ -505,15 +511,11 @@ impl SdkTelemetry {
             }
         };
         raise(&self.reconnects, f.reconnects);
-        raise(&self.dropped_events, self.events_dropped());
+        raise(&self.dropped_events, dropped);
         raise(&self.dropped_outgoing, f.dropped_outgoing);
         raise(&self.refused_commands, f.refused_commands);
-    }
-
-    /// What could not be shipped, for the batch header.
-    pub(crate) fn losses(&self) -> Losses {
         Losses {
-            events_dropped: self.events_dropped(),
+            events_dropped: dropped,
             series_refused: self.registry.overflowed(),
         }
     }

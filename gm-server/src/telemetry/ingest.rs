@@ -63,7 +63,6 @@ pub(crate) async fn serve_stream(
     let mut last_flush = std::time::Instant::now();
     let delivery = telemetry.delivery();
     let (mut instance, mut acked) = (None, 0);
-    let mut loaded = std::collections::HashSet::new();
     let mut first_frame = true;
     // Tells the SDK what it may forget: every frame up to the contiguous done mark.
     let mut ack = |instance: Option<u64>| {
@@ -142,63 +141,57 @@ pub(crate) async fn serve_stream(
         let mut failed = None;
         loop {
             match reader.next_message() {
-                Ok(Some(Message::Metrics(batch))) => {
-                    if let Err(e) = batch.validate() {
-                        failed = Some(e);
-                        break;
-                    }
+                Ok(Some(msg)) => {
+                    let checked = match &msg {
+                        Message::Metrics(b) => b.validate().map(|()| (b.instance, b.seq)),
+                        Message::Events(b) => b.validate().map(|()| (b.instance, b.seq)),
+                        other => Err(format!(
+                            "a {} message on the telemetry stream",
+                            other.kind()
+                        )),
+                    };
+                    let (from, seq) = match checked {
+                        Ok(frame) => frame,
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    };
                     if std::mem::take(&mut first_frame) {
                         // The SDK sends from its oldest unacknowledged frame: everything
-                        // before it was acknowledged (by this process or an earlier one).
-                        delivery.mark_upto(&server, batch.instance, batch.seq.saturating_sub(1));
+                        // before it was acknowledged (by this process or an earlier one),
+                        // and the store knows which events an earlier process kept.
+                        delivery.mark_upto(&server, from, seq.saturating_sub(1));
+                        telemetry.load_cursor(&server, from).await;
                     }
-                    instance = Some(batch.instance);
-                    last_seq = last_seq.max(batch.seq);
-                    if delivery.is_done(&server, batch.instance, batch.seq) {
+                    instance = Some(from);
+                    last_seq = last_seq.max(seq);
+                    if delivery.is_done(&server, from, seq) {
                         stats.duplicate_frames.fetch_add(1, Relaxed);
                         continue;
                     }
-                    let refused = telemetry.fleet().apply(&mut series, &batch);
-                    delivery.mark(&server, batch.instance, [batch.seq]);
-                    if refused > 0 && series.refused == refused {
-                        tracing::warn!(%server, refused, "game server metric series refused (series cap, or a name used with two kinds)");
+                    match msg {
+                        Message::Metrics(batch) => {
+                            let refused = telemetry.fleet().apply(&mut series, &batch);
+                            delivery.mark(&server, from, [seq]);
+                            if refused > 0 && series.refused == refused {
+                                tracing::warn!(%server, refused, "game server metric series refused (series cap, or a name used with two kinds)");
+                            }
+                            if last_losses.is_some_and(|l: u64| batch.losses.events_dropped > l)
+                                || (last_losses.is_none() && batch.losses.events_dropped > 0)
+                            {
+                                tracing::warn!(%server, dropped = batch.losses.events_dropped, "game server reports telemetry events it had to drop");
+                            }
+                            last_losses = Some(batch.losses.events_dropped);
+                            stats.metric_batches.fetch_add(1, Relaxed);
+                        }
+                        Message::Events(batch) => {
+                            stats.event_batches.fetch_add(1, Relaxed);
+                            stats.events.fetch_add(batch.len() as u64, Relaxed);
+                            events.add(&batch, now_ms());
+                        }
+                        _ => unreachable!("refused above"),
                     }
-                    if last_losses.is_some_and(|l: u64| batch.losses.events_dropped > l)
-                        || (last_losses.is_none() && batch.losses.events_dropped > 0)
-                    {
-                        tracing::warn!(%server, dropped = batch.losses.events_dropped, "game server reports telemetry events it had to drop");
-                    }
-                    last_losses = Some(batch.losses.events_dropped);
-                    stats.metric_batches.fetch_add(1, Relaxed);
-                }
-                Ok(Some(Message::Events(batch))) => {
-                    if let Err(e) = batch.validate() {
-                        failed = Some(e);
-                        break;
-                    }
-                    if std::mem::take(&mut first_frame) {
-                        delivery.mark_upto(&server, batch.instance, batch.seq.saturating_sub(1));
-                    }
-                    // Events this process may not know were stored by an earlier one.
-                    if loaded.insert(batch.instance) {
-                        telemetry.load_cursor(&server, batch.instance).await;
-                    }
-                    instance = Some(batch.instance);
-                    last_seq = last_seq.max(batch.seq);
-                    if delivery.is_done(&server, batch.instance, batch.seq) {
-                        stats.duplicate_frames.fetch_add(1, Relaxed);
-                        continue;
-                    }
-                    stats.event_batches.fetch_add(1, Relaxed);
-                    stats.events.fetch_add(batch.len() as u64, Relaxed);
-                    events.add(&batch, now_ms());
-                }
-                Ok(Some(other)) => {
-                    failed = Some(format!(
-                        "a {} message on the telemetry stream",
-                        other.kind()
-                    ));
-                    break;
                 }
                 Ok(None) => break,
                 Err(e) => {

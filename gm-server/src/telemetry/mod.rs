@@ -103,8 +103,8 @@ impl Telemetry {
         &self.inner.fleet
     }
 
-    /// Loads what the store says was stored for an SDK instance seen for the first time by
-    /// this process (after a restart its frames may come again).
+    /// Marks done what the store says was stored for an SDK instance, at the start of each
+    /// of its telemetry streams (after a gm-server restart, its frames may come again).
     pub(crate) async fn load_cursor(&self, server: &str, instance: u64) {
         match self.inner.store.event_cursor(server, instance).await {
             Ok(Some(last)) => self.inner.delivery.mark_upto(server, instance, last),
