@@ -29,16 +29,10 @@ impl Store {
             .and_then(|inline| append_inline(inline, tail, entry, &params, now_ms));
         let record = match (inline, &self.pool) {
             (Some(record), Pool::Sqlite(pool)) => {
-                tail.since_checkpoint += 1;
-                if tail.since_checkpoint >= super::inline::CHECKPOINT_EVERY {
-                    tail.since_checkpoint = 0;
-                    let pool = pool.clone();
-                    tokio::spawn(async move {
-                        let sql = "PRAGMA wal_checkpoint(PASSIVE)";
-                        if let Err(e) = sqlx::query(sql).execute(&pool).await {
-                            tracing::warn!("WAL checkpoint failed: {e}");
-                        }
-                    });
+                // Counts on past the mark while a checkpoint runs; the checkpoint resets it.
+                tail.since_checkpoint = tail.since_checkpoint.saturating_add(1);
+                if tail.since_checkpoint == super::inline::CHECKPOINT_EVERY {
+                    tokio::spawn(checkpoint_wal(pool.clone(), self.audit_tail.clone()));
                 }
                 record
             }
@@ -123,6 +117,33 @@ impl Store {
     }
 }
 
+/// Copies the WAL back into the database file in the background, in a way that lets the next
+/// inline append start the WAL from its beginning again.
+///
+/// SQLite restarts the WAL only when a write begins with every frame already copied back and
+/// no reader inside the WAL. A checkpoint that runs beside steady appends always ends a few
+/// frames behind them, so without the second step below the WAL grows for as long as appends
+/// keep coming (about 24 KiB each), and every write extends the file instead of overwriting
+/// cached pages.
+async fn checkpoint_wal(
+    pool: sqlx::SqlitePool,
+    tail: std::sync::Arc<tokio::sync::Mutex<super::AuditTail>>,
+) {
+    const SQL: &str = "PRAGMA wal_checkpoint(PASSIVE)";
+    // The bulk of the copy and both fsyncs, beside appends.
+    if let Err(e) = sqlx::query(SQL).execute(&pool).await {
+        tracing::warn!("WAL checkpoint failed: {e}");
+    }
+    // Then the few frames appended meanwhile, with appends held: a few pages and an fsync,
+    // once every `CHECKPOINT_EVERY` appends. PASSIVE never waits for readers; if one is inside
+    // the WAL at the next append, the restart waits for the next round.
+    let mut tail = tail.lock().await;
+    if let Err(e) = sqlx::query(SQL).execute(&pool).await {
+        tracing::warn!("WAL checkpoint failed: {e}");
+    }
+    tail.since_checkpoint = 0;
+}
+
 const INSERT_AUDIT: &str = concat!(
     "INSERT INTO audit_log (at_ms, actor, actor_role, via, source, action, target, ",
     "params, result, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ",
@@ -170,19 +191,12 @@ macro_rules! bind_entry {
 /// another process (such as the CLI) appended since, SQLite was busy, or it failed.
 fn append_inline(
     inline: &super::inline::InlineSqlite,
-    tail: &mut super::AuditTail,
+    tail: &super::AuditTail,
     entry: &NewAuditEntry,
     params: &str,
     now_ms: i64,
 ) -> Option<AuditRecord> {
     let prev = tail.last_hash.as_deref()?;
-    if tail.writer.is_none() {
-        tail.writer = inline
-            .open()
-            .map_err(|e| tracing::debug!("inline SQLite writer: {e}"))
-            .ok();
-    }
-    let conn = tail.writer.as_ref()?;
     let hash = hash_entry(prev, entry, params, now_ms);
     let sql = concat!(
         "INSERT INTO audit_log (at_ms, actor, actor_role, via, source, action, target, ",
@@ -191,38 +205,31 @@ fn append_inline(
         "RETURNING ",
         audit_columns!()
     );
-    let inserted = conn.prepare_cached(sql).and_then(|mut stmt| {
-        let mut rows = stmt.query(rusqlite::params![
-            now_ms,
-            entry.actor,
-            entry.actor_role,
-            entry.via.as_str(),
-            entry.source,
-            entry.action,
-            entry.target,
-            params,
-            entry.result,
-            prev,
-            hash,
-            GENESIS,
-        ])?;
-        let record = rows.next()?.map(super::inline::audit_record).transpose()?;
-        // Step to the end: in autocommit mode that is where SQLite commits, and where a
-        // failed commit (disk full, I/O error) is reported. Dropping the rows instead would
-        // reset the statement and lose that error.
-        while rows.next()?.is_some() {}
-        Ok(record)
-    });
-    match inserted {
-        Ok(record) => record,
-        Err(e) => {
-            if !super::inline::is_busy(&e) {
-                tracing::debug!("inline audit append failed, using the pool: {e}");
-                tail.writer = None;
-            }
-            None
-        }
-    }
+    inline
+        .write(|conn| {
+            let mut stmt = conn.prepare_cached(sql)?;
+            let mut rows = stmt.query(rusqlite::params![
+                now_ms,
+                entry.actor,
+                entry.actor_role,
+                entry.via.as_str(),
+                entry.source,
+                entry.action,
+                entry.target,
+                params,
+                entry.result,
+                prev,
+                hash,
+                GENESIS,
+            ])?;
+            let record = rows.next()?.map(super::inline::audit_record).transpose()?;
+            // Step to the end: in autocommit mode that is where SQLite commits, and where a
+            // failed commit (disk full, I/O error) is reported. Dropping the rows instead
+            // would reset the statement and lose that error.
+            while rows.next()?.is_some() {}
+            Ok(record)
+        })
+        .flatten()
 }
 
 /// Reads the chain's end inside the open transaction `$tx`, appends after it and commits.

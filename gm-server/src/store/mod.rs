@@ -37,6 +37,11 @@ use sqlx::sqlite::{
 /// shared with the OS page cache; not memory of its own).
 const SQLITE_MMAP_BYTES: u64 = 1 << 30;
 
+/// What a SQLite WAL is cut back to when it restarts, should a long reader have let it grow
+/// past that; below it, the file is reused in place (rewriting cached pages is cheaper than
+/// extending a file).
+const SQLITE_WAL_LIMIT_BYTES: u64 = 64 << 20;
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -128,8 +133,6 @@ pub struct Store {
 struct AuditTail {
     /// The last hash this process appended.
     last_hash: Option<String>,
-    /// SQLite: the inline connection appends go through (see [`inline`]).
-    writer: Option<rusqlite::Connection>,
     /// Inline appends since the last background WAL checkpoint.
     since_checkpoint: u32,
 }
@@ -194,7 +197,8 @@ impl Store {
             .foreign_keys(true)
             // Reads through a memory map skip a copy per page from the OS page cache, which
             // showed in deep audit pages. (The inline connections do without: see there.)
-            .pragma("mmap_size", SQLITE_MMAP_BYTES.to_string());
+            .pragma("mmap_size", SQLITE_MMAP_BYTES.to_string())
+            .pragma("journal_size_limit", SQLITE_WAL_LIMIT_BYTES.to_string());
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             // A ping before every acquire is a round trip to the connection's worker thread
@@ -252,7 +256,8 @@ impl Store {
 
     /// Closes every connection, waiting for queries in progress.
     pub async fn close(&self) {
-        self.audit_tail.lock().await.writer = None;
+        // Appends in progress finish first.
+        let _tail = self.audit_tail.lock().await;
         if let Some(inline) = &self.inline {
             inline.close();
         }
