@@ -38,6 +38,21 @@ impl Default for EventBus {
 impl EventBus {
     /// Publishes an event to whoever listens now.
     pub fn publish(&self, kind: &str, permission: Permission, data: serde_json::Value) {
+        self.publish_with(kind, permission, || data);
+    }
+
+    /// Publishes an event whose data is built only when someone listens: for events on a
+    /// request's path, such as every audit append.
+    pub fn publish_with(
+        &self,
+        kind: &str,
+        permission: Permission,
+        data: impl FnOnce() -> serde_json::Value,
+    ) {
+        if self.tx.receiver_count() == 0 {
+            return;
+        }
+        let data = data();
         let _ = self.tx.send(LiveEvent {
             kind: kind.to_string(),
             at_ms: crate::store::now_ms(),

@@ -352,10 +352,10 @@ impl Gateway {
             .store
             .append_audit(&entry, crate::store::now_ms())
             .await?;
-        self.inner.events.publish(
+        self.inner.events.publish_with(
             "audit.appended",
             crate::auth::Permission::ViewAudit,
-            serde_json::to_value(&record).unwrap_or_default(),
+            || serde_json::to_value(&record).unwrap_or_default(),
         );
         Ok(())
     }
