@@ -1,8 +1,12 @@
 //! Command round-trip latency percentiles (criterion reports means; these need p99):
 //! - gateway → game (SDK callback answers at once) → reply, over loopback QUIC;
 //! - the same started from the HTTPS admin API (`POST /api/v1/commands`, a game command
-//!   routed by player presence), beside `GET /healthz` on the same connection as its floor;
+//!   routed by player presence), beside `GET /healthz` on the same connection as its floor,
+//!   once with reqwest as the client and once with hyper's bare HTTP/1.1 client;
 //! - gateway → a bevy game ticking at 60 Hz with `GmPlugin` → reply from a system.
+//!
+//! The game's SDK driver runs on a thread of its own, as in a game process; everything shares
+//! this machine's cores.
 //!
 //! Run with: `cargo bench -p gm-benches --bench latency` (`GM_LATENCY_ONLY=api` runs the HTTPS
 //! part alone, for profiling).
@@ -15,6 +19,9 @@ use gm_sdk::bevy::{Gm, GmCommand, GmPlugin, GmSystems};
 use gm_sdk::{Arg, CommandOutcome, CommandSpec, GmClient, Role};
 use gm_server::auth::secret;
 use gm_server::{Config, RunningServer, keys, store};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -38,54 +45,129 @@ fn answer(gm: Res<Gm>, mut commands: MessageReader<GmCommand>) {
     }
 }
 
-/// 5,500 `POST /api/v1/commands` one after the other; the last 5,000 round trips and their
-/// server times.
+/// An HTTPS client on one kept-alive connection: reqwest, or hyper's bare HTTP/1.1 client.
+enum Http {
+    Reqwest {
+        client: reqwest::Client,
+        base: String,
+    },
+    Hyper(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
+}
+
+impl Http {
+    fn reqwest(pem: &[u8], addr: std::net::SocketAddr) -> Http {
+        let client = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(pem).unwrap())
+            .resolve("localhost", addr)
+            .build()
+            .unwrap();
+        let base = format!("https://localhost:{}", addr.port());
+        Http::Reqwest { client, base }
+    }
+
+    async fn hyper(pem: &[u8], addr: std::net::SocketAddr) -> Http {
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        Http::Hyper(sender)
+    }
+
+    /// Sends a request; returns the Server-Timing `app` duration (if any) and the body.
+    async fn send(
+        &mut self,
+        post: Option<(&str, &'static str)>,
+        path: &str,
+    ) -> (Option<Duration>, Bytes) {
+        let (headers, body) = match self {
+            Http::Reqwest { client, base } => {
+                let url = format!("{base}{path}");
+                let req = match post {
+                    Some((token, body)) => client
+                        .post(url)
+                        .bearer_auth(token)
+                        .header("content-type", "application/json")
+                        .body(body),
+                    None => client.get(url),
+                };
+                let r = req.send().await.unwrap();
+                let headers = r.headers().clone();
+                (headers, r.bytes().await.unwrap())
+            }
+            Http::Hyper(sender) => {
+                let req = hyper::Request::builder()
+                    .uri(path)
+                    .header(hyper::header::HOST, "localhost");
+                let req = match post {
+                    Some((token, body)) => req
+                        .method(hyper::Method::POST)
+                        .header(hyper::header::AUTHORIZATION, format!("Bearer {token}"))
+                        .header(hyper::header::CONTENT_TYPE, "application/json")
+                        .body(Full::new(Bytes::from_static(body.as_bytes()))),
+                    None => req.body(Full::new(Bytes::new())),
+                };
+                sender.ready().await.unwrap();
+                let r = sender.send_request(req.unwrap()).await.unwrap();
+                let headers = r.headers().clone();
+                (headers, r.into_body().collect().await.unwrap().to_bytes())
+            }
+        };
+        let server = headers
+            .get("server-timing")
+            .and_then(|v| v.to_str().ok()?.strip_prefix("app;dur=")?.parse().ok())
+            .map(|ms: f64| Duration::from_secs_f64(ms / 1000.0));
+        (server, body)
+    }
+}
+
+/// 5,500 `GET /healthz` (the floor: the same client and connection, a route that does
+/// nothing), then 5,500 `POST /api/v1/commands` one after the other; the last 5,000 of each,
+/// with the commands' server times.
 async fn api_commands(
-    pem: &[u8],
-    http_addr: std::net::SocketAddr,
+    mut http: Http,
     token: &str,
-) -> (Vec<Duration>, Vec<Duration>) {
-    let http = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(pem).unwrap())
-        .resolve("localhost", http_addr)
-        .build()
-        .unwrap();
-    let url = format!("https://localhost:{}/api/v1/commands", http_addr.port());
-    // The floor: the same client and connection, a route that does nothing.
-    let health = format!("https://localhost:{}/healthz", http_addr.port());
+) -> (Vec<Duration>, Vec<Duration>, Vec<Duration>) {
     let mut floor = Vec::new();
     for i in 0..5_500 {
         let t0 = Instant::now();
-        let r = http.get(&health).send().await.unwrap();
-        assert_eq!(r.text().await.unwrap(), "ok\n");
+        let (_, body) = http.send(None, "/healthz").await;
+        assert_eq!(&body[..], b"ok\n");
         if i >= 500 {
             floor.push(t0.elapsed());
         }
     }
-    report("HTTPS GET /healthz", floor);
     let (mut v, mut server_time) = (Vec::new(), Vec::new());
     for i in 0..5_500 {
         let t0 = Instant::now();
-        let r = http
-            .post(&url)
-            .bearer_auth(token)
-            .json(&serde_json::json!({ "line": "/ping Bob" }))
-            .send()
-            .await
-            .unwrap();
-        let server_ms: f64 = r
-            .headers()
-            .get("server-timing")
-            .and_then(|v| v.to_str().ok()?.strip_prefix("app;dur=")?.parse().ok())
-            .expect("the API sends Server-Timing");
-        let body: serde_json::Value = r.json().await.unwrap();
+        let (server, body) = http
+            .send(Some((token, r#"{"line":"/ping Bob"}"#)), "/api/v1/commands")
+            .await;
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(body["text"], "pong", "{body}");
         if i >= 500 {
             v.push(t0.elapsed());
-            server_time.push(Duration::from_secs_f64(server_ms / 1000.0));
+            server_time.push(server.expect("the API sends Server-Timing"));
         }
     }
-    (v, server_time)
+    (floor, v, server_time)
 }
 
 fn main() {
@@ -112,16 +194,15 @@ fn main() {
                 .server_id(id)
         };
         // A game answering by callback, with a player to route to and a game command.
-        let (cb, driver) = builder("callback-1")
+        let cb = builder("callback-1")
             .command(
                 CommandSpec::new("ping", "Answers at once")
                     .arg(Arg::player("player"))
                     .role(Role::Viewer),
             )
             .on_command(|_| Some(CommandOutcome::ok("pong")))
-            .build()
+            .spawn()
             .unwrap();
-        tokio::spawn(driver);
         while !cb.is_connected() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -168,18 +249,41 @@ fn main() {
         // The API client runs on a thread and runtime of its own, as a separate process
         // (the CLI, a script, the dashboard's browser) would.
         let pem = std::fs::read(dir.path().join("tls/cert.pem")).unwrap();
-        let (http_addr, api_token) = (server.http_addr(), token.clone());
-        let (v, server_time) = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(api_commands(&pem, http_addr, &api_token))
-        })
-        .join()
-        .unwrap();
-        report("HTTPS API→callback", v);
-        report("  of which server time", server_time);
+        let http_addr = server.http_addr();
+        // Two clients, one after the other: reqwest, and hyper's bare HTTP/1.1 client. On
+        // these two cores the client competes with gm-server and the game for CPU (reqwest
+        // spends about 90 µs of it per request), so a lean one shows more of the server.
+        for kind in ["reqwest", "hyper"] {
+            let (pem, api_token) = (pem.clone(), token.clone());
+            let client = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    let http = match kind {
+                        "hyper" => Http::hyper(&pem, http_addr).await,
+                        _ => Http::reqwest(&pem, http_addr),
+                    };
+                    api_commands(http, &api_token).await
+                })
+            });
+            // Waited for off the runtime, which keeps serving meanwhile.
+            let (floor, v, server_time) =
+                tokio::task::spawn_blocking(move || client.join().unwrap())
+                    .await
+                    .unwrap();
+            println!("client: {kind}");
+            report("  HTTPS GET /healthz", floor);
+            let outside = v
+                .iter()
+                .zip(&server_time)
+                .map(|(total, server)| total.saturating_sub(*server))
+                .collect();
+            report("  HTTPS API→callback", v);
+            report("    of which server time", server_time);
+            report("    outside the server", outside);
+        }
         if only_api {
             cb.shutdown();
             server.shutdown().await;
