@@ -100,6 +100,11 @@ pub struct QuicConfig {
     pub idle_timeout_ms: u64,
     /// How long a command waits for the game's reply, in milliseconds. Default 5000.
     pub command_timeout_ms: u64,
+    /// How often the staff roster (who may run game-local commands, with what role) is read
+    /// again and sent to the game servers if it changed, in milliseconds. Changes made
+    /// through this instance's API are sent at once; this bounds how long changes made by
+    /// the CLI or another gm-server instance on the same database take. Default 5000.
+    pub roster_refresh_ms: u64,
 }
 
 impl Default for QuicConfig {
@@ -113,6 +118,7 @@ impl Default for QuicConfig {
             heartbeat_ms: 5_000,
             idle_timeout_ms: 30_000,
             command_timeout_ms: 5_000,
+            roster_refresh_ms: 5_000,
         }
     }
 }

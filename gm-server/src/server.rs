@@ -148,6 +148,7 @@ impl RunningServer {
             telemetry,
         );
         let accept_task = tokio::spawn(gateway.clone().accept_loop(endpoint.clone()));
+        tokio::spawn(gateway.clone().roster_refresh_loop());
         let auth = Arc::new(AuthState {
             throttle: AddressThrottle::new(
                 config.auth.address_lockout_after,

@@ -507,3 +507,48 @@ async fn a_game_command_without_a_player_goes_to_the_server_named() {
     a.shutdown();
     b.shutdown();
 }
+
+/// Links and roles changed by another process on the same database (another gm-server
+/// instance, or any tool writing to it) reach the game servers' rosters within
+/// `quic.roster_refresh_ms`, for grants and revocations alike.
+#[tokio::test(flavor = "multi_thread")]
+async fn roster_changes_made_elsewhere_reach_the_games() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_path_buf();
+    let t = start_server_with(dir, |c| {
+        c.auth.require_totp_for.clear();
+        c.quic.roster_refresh_ms = 200;
+    })
+    .await;
+    let key = t.create_key("fleet").await;
+    let gina = t
+        .create_admin("gina", Role::GameMaster, "a long enough password")
+        .await;
+    let (_a, gm_a) = game(&t, &key, "game-a");
+    wait_connected(&gm_a).await;
+    assert!(gm_a.complete("/t", 5001).is_empty(), "not linked yet");
+
+    let elsewhere = gm_server::Store::open(None, &data_dir, 1).await.unwrap();
+    let tp = |gm: &gm_sdk::GmClient| gm.complete("/t", 5001) == ["/tp"];
+    let secs = Duration::from_secs(5);
+    elsewhere.link_player(gina, 5001, 1).await.unwrap();
+    wait_for("the link", secs, || tp(&gm_a)).await;
+    // A viewer may not teleport: the lowered role arrives too.
+    elsewhere
+        .update_admin(gina, Some("viewer"), None)
+        .await
+        .unwrap();
+    wait_for("the lowered role", secs, || !tp(&gm_a)).await;
+    elsewhere
+        .update_admin(gina, Some("game_master"), None)
+        .await
+        .unwrap();
+    wait_for("the raised role", secs, || tp(&gm_a)).await;
+    // A disabled account leaves the roster.
+    elsewhere
+        .update_admin(gina, None, Some(true))
+        .await
+        .unwrap();
+    wait_for("the disabled account", secs, || !tp(&gm_a)).await;
+    gm_a.shutdown();
+}

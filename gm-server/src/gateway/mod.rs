@@ -158,10 +158,15 @@ pub(crate) struct Inner {
     pub(crate) failures: Mutex<VecDeque<ConnectionFailure>>,
     pub(crate) connections: AtomicUsize,
     pub(crate) next_session: AtomicU64,
+    /// The staff roster as last sent to game servers, to tell when the store's has changed.
+    pub(crate) sent_roster: Mutex<Option<Roster>>,
     /// Cancelled when the server starts shutting down.
     pub(crate) shutdown: CancellationToken,
     pub(crate) tasks: TaskTracker,
 }
+
+/// Accounts with a staff role, as game servers receive them.
+pub(crate) type Roster = Vec<(u64, gm_proto::command::Role)>;
 
 /// Handle to the gateway; cheap to clone.
 #[derive(Debug, Clone)]
@@ -191,6 +196,7 @@ impl Gateway {
                 connections: AtomicUsize::new(0),
                 // Random start: session ids stay distinct across restarts in logs.
                 next_session: AtomicU64::new(rand::random::<u32>() as u64 + 1),
+                sent_roster: Mutex::new(None),
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
             }),
@@ -308,33 +314,66 @@ impl Gateway {
         failures.push_back(failure);
     }
 
-    /// The staff roster as game servers receive it.
-    pub(crate) async fn roster(
-        &self,
-    ) -> Result<Vec<(u64, gm_proto::command::Role)>, crate::store::StoreError> {
-        Ok(self
+    /// The staff roster as game servers receive it (sorted by account), noted as the one
+    /// last sent: call it to send it.
+    pub(crate) async fn roster_to_send(&self) -> Result<Roster, crate::store::StoreError> {
+        let mut roster: Roster = self
             .inner
             .store
             .staff_roster()
             .await?
             .into_iter()
             .filter_map(|(account, role)| Some((u64::try_from(account).ok()?, role.parse().ok()?)))
-            .collect())
+            .collect();
+        roster.sort_unstable();
+        *self.inner.sent_roster.lock() = Some(roster.clone());
+        Ok(roster)
     }
 
     /// Sends the current roster to every connected game server (after a link or role change).
     pub fn push_roster(&self) {
         let gateway = self.clone();
         tokio::spawn(async move {
-            match gateway.roster().await {
-                Ok(roster) => {
-                    for entry in gateway.inner.directory.iter() {
-                        let _ = entry.tx.try_send(ToConnection::Roster(roster.clone()));
-                    }
-                }
+            match gateway.roster_to_send().await {
+                Ok(roster) => gateway.send_roster_to_all(roster),
                 Err(e) => tracing::error!("could not load the staff roster: {e}"),
             }
         });
+    }
+
+    fn send_roster_to_all(&self, roster: Roster) {
+        for entry in self.inner.directory.iter() {
+            let _ = entry.tx.try_send(ToConnection::Roster(roster.clone()));
+        }
+    }
+
+    /// Reads the roster every `quic.roster_refresh_ms` and sends it to every game server when
+    /// it differs from the one last sent: roles and links changed by the CLI or by another
+    /// gm-server instance on the same database reach the games within that time.
+    pub(crate) async fn roster_refresh_loop(self) {
+        let period = Duration::from_millis(self.inner.config.roster_refresh_ms.max(100));
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = self.inner.shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let before = self.inner.sent_roster.lock().clone();
+            match self.roster_to_send().await {
+                Ok(roster) if before.as_ref() != Some(&roster) => {
+                    if before.is_some() {
+                        tracing::info!(
+                            entries = roster.len(),
+                            "the staff roster changed outside this instance; sending it to game servers"
+                        );
+                    }
+                    self.send_roster_to_all(roster);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("could not reload the staff roster: {e}"),
+            }
+        }
     }
 
     /// The fleet-wide player directory.
