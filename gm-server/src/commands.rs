@@ -37,6 +37,40 @@ fn err(code: CommandErrorCode, message: impl Into<String>) -> CommandOutcome {
     CommandOutcome::error(code, message)
 }
 
+/// Most completions one call returns.
+pub const MAX_COMPLETIONS: usize = 50;
+
+/// Completions for a partly typed line, for a caller with `role`: gm-server's commands and
+/// the connected game servers' (only `server`'s when named) that the role allows, their
+/// choices and durations, and the names of players online anywhere in the fleet. Each
+/// completion is the whole line as it would read, sorted; at most [`MAX_COMPLETIONS`].
+pub fn complete(
+    gateway: &Gateway,
+    line: &str,
+    role: Option<Role>,
+    server: Option<&str>,
+) -> Vec<String> {
+    let line: String = line.chars().take(gm_proto::command::MAX_LINE_LEN).collect();
+    let presence = &gateway.inner.presence;
+    let players = |prefix: &str| {
+        presence
+            .find_by_prefix(prefix, MAX_COMPLETIONS)
+            .into_iter()
+            .map(|l| l.name)
+            .collect()
+    };
+    let mut out = gateway.inner.registry.complete_with(&line, role, players);
+    for entry in gateway.inner.game_commands.iter() {
+        if server.is_none_or(|s| s == entry.key()) {
+            out.extend(entry.value().complete_with(&line, role, players));
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out.truncate(MAX_COMPLETIONS);
+    out
+}
+
 /// Parses, authorizes, runs and audits one command line.
 pub async fn execute(gateway: &Gateway, ctx: &CommandContext, line: &str) -> CommandOutcome {
     let registry = &gateway.inner.registry;

@@ -386,6 +386,46 @@ async fn game_commands_run_locally_for_rostered_gms_and_route_from_the_api() {
         .await
         .unwrap();
     assert_eq!(denied["code"], "unknown_command", "{denied}");
+
+    // Completion through the API: the caller's commands, gm-server's and the games', and the
+    // names of players online anywhere in the fleet.
+    let complete = |token: &str, line: &str, server: Option<&str>| {
+        let mut query = vec![("line", line.to_string())];
+        if let Some(s) = server {
+            query.push(("server", s.to_string()));
+        }
+        let req = http
+            .get(t.url("/api/v1/commands/completions"))
+            .bearer_auth(token)
+            .query(&query);
+        async move {
+            let r: Value = req.send().await.unwrap().json().await.unwrap();
+            r["completions"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{r}"))
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(complete(&token, "/k", None).await, ["/kick"]);
+    assert_eq!(complete(&token, "/t", None).await, ["/tp"]);
+    assert_eq!(complete(&token, "/h", None).await, ["/heal", "/help"]);
+    assert_eq!(complete(&token, "/kick c", None).await, ["/kick Carl"]);
+    assert_eq!(
+        complete(&token, "/tp ", None).await,
+        ["/tp Carl", "/tp Gina", "/tp Pat"]
+    );
+    assert_eq!(
+        complete(&token, "/t", Some("no-such-server")).await,
+        Vec::<String>::new(),
+        "only gm-server's commands besides the named server's"
+    );
+    // A viewer is offered neither /kick nor the games' commands, so completion does not
+    // tell which other commands exist.
+    assert_eq!(complete(&vt, "/k", None).await, Vec::<String>::new());
+    assert_eq!(complete(&vt, "/h", None).await, ["/help"]);
+    assert_eq!(complete(&vt, "/w", None).await, ["/who"]);
     gm_a.shutdown();
     gm_b.shutdown();
 }

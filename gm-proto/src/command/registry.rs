@@ -208,6 +208,25 @@ impl Registry {
     /// Completions for a partly typed line: command names, choices, durations, and online
     /// player names. Each completion is the whole line as it would read.
     pub fn complete(&self, line: &str, caller: Option<Role>, online: &[&str]) -> Vec<String> {
+        self.complete_with(line, caller, |prefix| {
+            let lower = prefix.to_lowercase();
+            online
+                .iter()
+                .filter(|n| n.to_lowercase().starts_with(&lower))
+                .map(|n| n.to_string())
+                .collect()
+        })
+    }
+
+    /// [`complete`](Self::complete) with the player names asked of `players`, which gets the
+    /// part of a name typed so far and returns the matching names (for a directory too large
+    /// to pass as a slice, such as a whole fleet's).
+    pub fn complete_with(
+        &self,
+        line: &str,
+        caller: Option<Role>,
+        players: impl FnOnce(&str) -> Vec<String>,
+    ) -> Vec<String> {
         let body = line
             .trim_start()
             .strip_prefix('/')
@@ -247,11 +266,7 @@ impl Registry {
         };
         let lower = prefix.to_lowercase();
         let candidates: Vec<String> = match &arg.kind {
-            ArgKind::Player => online
-                .iter()
-                .filter(|n| n.to_lowercase().starts_with(&lower))
-                .map(|n| quote_if_needed(n))
-                .collect(),
+            ArgKind::Player => players(prefix).iter().map(|n| quote_if_needed(n)).collect(),
             ArgKind::Choice(c) => c
                 .iter()
                 .filter(|c| c.starts_with(&lower))

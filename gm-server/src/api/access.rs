@@ -90,6 +90,7 @@ pub const ROUTES: &[RouteRule] = &[
     needs("GET", "/api/v1/audit", ViewAudit),
     needs("GET", "/api/v1/audit/verify", ManageStaff),
     needs("POST", "/api/v1/commands", RunCommands),
+    needs("GET", "/api/v1/commands/completions", RunCommands),
     needs("GET", "/api/v1/servers", ViewFleet),
     needs("GET", "/api/v1/events", ViewFleet),
     needs("GET", "/metrics", ViewFleet),

@@ -4,9 +4,9 @@ use axum::Extension;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiState, ErrorBody, Json};
+use super::{ApiError, ApiState, ErrorBody, Json, Query};
 use crate::auth::Caller;
-use crate::commands::{CommandContext, execute};
+use crate::commands::{CommandContext, complete, execute};
 
 /// A command to run.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -96,4 +96,44 @@ pub(super) async fn run_command(
             fields: Vec::new(),
         },
     }))
+}
+
+/// A partly typed line to complete.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct CompletionParams {
+    /// The line so far, e.g. `/ki` or `/kick Bo`.
+    #[param(max_length = 2000)]
+    pub line: String,
+    /// Only this game server's own commands (gm-server's are always offered).
+    #[param(max_length = 128)]
+    pub server: Option<String>,
+}
+
+/// What the line could become.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Completions {
+    /// Whole lines, sorted, at most 50: command names, choices, durations, and the names of
+    /// players online in the fleet.
+    pub completions: Vec<String>,
+}
+
+/// Complete a command line as the caller could run it: only commands the caller's role
+/// allows, so completion never shows which other commands exist. Not audited (nothing runs).
+#[utoipa::path(get, path = "/api/v1/commands/completions", tag = "commands",
+    params(CompletionParams),
+    responses((status = 200, body = Completions), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(super) async fn complete_command(
+    State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Query(p): Query<CompletionParams>,
+) -> Json<Completions> {
+    Json(Completions {
+        completions: complete(
+            &state.gateway,
+            &p.line,
+            Some(caller.role),
+            p.server.as_deref(),
+        ),
+    })
 }

@@ -160,6 +160,7 @@ pub fn api_router() -> (axum::Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(audit::list_audit))
         .routes(routes!(audit::verify_audit))
         .routes(routes!(commands::run_command))
+        .routes(routes!(commands::complete_command))
         .routes(routes!(fleet::list_servers))
         .routes(routes!(fleet::events))
         .routes(routes!(telemetry::metrics))
