@@ -123,22 +123,34 @@ impl Store {
 /// SQLite restarts the WAL only when a write begins with every frame already copied back and
 /// no reader inside the WAL. A checkpoint that runs beside steady appends always ends a few
 /// frames behind them, so without the second step below the WAL grows for as long as appends
-/// keep coming (about 24 KiB each), and every write extends the file instead of overwriting
+/// keep coming (about 22 KiB each), and every write extends the file instead of overwriting
 /// cached pages.
 async fn checkpoint_wal(
     pool: sqlx::SqlitePool,
     tail: std::sync::Arc<tokio::sync::Mutex<super::AuditTail>>,
 ) {
     const SQL: &str = "PRAGMA wal_checkpoint(PASSIVE)";
-    // The bulk of the copy and both fsyncs, beside appends.
-    if let Err(e) = sqlx::query(SQL).execute(&pool).await {
-        tracing::warn!("WAL checkpoint failed: {e}");
+    // The connection first: appends must not wait for the pool while they are held below.
+    let mut conn = match pool.acquire().await {
+        Ok(conn) => Some(conn),
+        Err(e) => {
+            tracing::warn!("WAL checkpoint skipped: {e}");
+            None
+        }
+    };
+    if let Some(conn) = conn.as_mut() {
+        // The bulk of the copy and both fsyncs, beside appends.
+        if let Err(e) = sqlx::query(SQL).execute(&mut **conn).await {
+            tracing::warn!("WAL checkpoint failed: {e}");
+        }
     }
     // Then the few frames appended meanwhile, with appends held: a few pages and an fsync,
     // once every `CHECKPOINT_EVERY` appends. PASSIVE never waits for readers; if one is inside
     // the WAL at the next append, the restart waits for the next round.
     let mut tail = tail.lock().await;
-    if let Err(e) = sqlx::query(SQL).execute(&pool).await {
+    if let Some(conn) = conn.as_mut()
+        && let Err(e) = sqlx::query(SQL).execute(&mut **conn).await
+    {
         tracing::warn!("WAL checkpoint failed: {e}");
     }
     tail.since_checkpoint = 0;
