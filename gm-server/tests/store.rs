@@ -422,12 +422,15 @@ async fn audit_append_waits_out_another_writer() {
     assert_eq!((report.checked, report.first_broken), (5, None));
 }
 
-/// A token revoked through the pool is refused by the next lookup, which runs on the
-/// calling thread through a connection of its own.
-#[tokio::test]
-async fn revoked_token_is_refused_by_the_next_lookup() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(None, dir.path(), 2).await.unwrap();
+/// A SQLite store in `dir` with the admin `ana` and her token hashed as `hash-1`.
+async fn sqlite_with_a_token(
+    dir: &std::path::Path,
+) -> (
+    Store,
+    gm_server::store::AdminRecord,
+    gm_server::store::TokenRecord,
+) {
+    let store = Store::open(None, dir, 2).await.unwrap();
     let admin = store
         .create_admin("ana", "admin", "x", false, 0)
         .await
@@ -436,6 +439,15 @@ async fn revoked_token_is_refused_by_the_next_lookup() {
         .create_token(admin.id, "ci", "viewer", "hash-1", "gmt_1", 0, i64::MAX)
         .await
         .unwrap();
+    (store, admin, token)
+}
+
+/// A token revoked through the pool is refused by the next lookup, which runs on the
+/// calling thread through a connection of its own.
+#[tokio::test]
+async fn revoked_token_is_refused_by_the_next_lookup() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, admin, token) = sqlite_with_a_token(dir.path()).await;
     for _ in 0..3 {
         let (t, owner) = store
             .active_token_owner("hash-1", 1)
@@ -456,15 +468,7 @@ async fn revoked_token_is_refused_by_the_next_lookup() {
 async fn steady_audit_appends_keep_the_sqlite_wal_small() {
     use gm_server::audit::{NewAuditEntry, Via};
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(None, dir.path(), 2).await.unwrap();
-    let admin = store
-        .create_admin("ana", "admin", "x", false, 0)
-        .await
-        .unwrap();
-    store
-        .create_token(admin.id, "ci", "viewer", "hash-1", "gmt_1", 0, i64::MAX)
-        .await
-        .unwrap();
+    let (store, _, _) = sqlite_with_a_token(dir.path()).await;
     let wal = dir.path().join("gm.db-wal");
     let mut largest = 0;
     for i in 0..5_000 {
