@@ -348,8 +348,9 @@ impl Gateway {
     }
 
     /// Reads the roster every `quic.roster_refresh_ms` and sends it to every game server when
-    /// it differs from the one last sent: roles and links changed by the CLI or by another
-    /// gm-server instance on the same database reach the games within that time.
+    /// it differs from the one last sent: roles and links changed by another gm-server
+    /// instance on the same database (or anything else writing to it) reach the games within
+    /// that time.
     pub(crate) async fn roster_refresh_loop(self) {
         let period = Duration::from_millis(self.inner.config.roster_refresh_ms.max(100));
         let mut tick = tokio::time::interval(period);
