@@ -333,19 +333,7 @@ async fn game_commands_run_locally_for_rostered_gms_and_route_from_the_api() {
         chat_has(g[0], "[to #5002] unknown command /heal")
     })
     .await;
-    let store = t.server.store().clone();
-    let filter = AuditFilter {
-        action: Some("command".into()),
-        ..Default::default()
-    };
-    let mut audit = Vec::new();
-    for _ in 0..200 {
-        audit = store.list_audit(&filter, None, 10).await.unwrap();
-        if audit.len() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let audit = audit_rows(&t, "command", 2).await;
     assert_eq!(audit.len(), 2, "{audit:?}");
     // Both are audited in the background, in either order.
     let by = |actor: &str| audit.iter().find(|r| r.actor == actor).unwrap();

@@ -136,19 +136,7 @@ async fn bad_key_is_refused_on_both_sides() {
         failure.reason
     );
     // A refused key is a security event: it is in the audit log.
-    let store = t.server.store().clone();
-    let filter = gm_server::store::AuditFilter {
-        action: Some("game_server.rejected".into()),
-        ..Default::default()
-    };
-    let mut audited = Vec::new();
-    for _ in 0..100 {
-        audited = store.list_audit(&filter, None, 10).await.unwrap();
-        if !audited.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let audited = audit_rows(&t, "game_server.rejected", 1).await;
     assert_eq!(audited[0].actor, "eu-9");
     assert_eq!(audited[0].via, "game_server");
     assert!(
@@ -558,19 +546,7 @@ async fn a_local_run_the_roster_does_not_allow_is_audited_as_forged() {
             outcome: CommandOutcome::ok("teleported Mallory to 10, 10"),
         })
         .await;
-    let store = t.server.store().clone();
-    let filter = gm_server::store::AuditFilter {
-        action: Some("command".into()),
-        ..Default::default()
-    };
-    let mut rows = Vec::new();
-    for _ in 0..300 {
-        rows = store.list_audit(&filter, None, 10).await.unwrap();
-        if !rows.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let rows = audit_rows(&t, "command", 1).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
     let row = &rows[0];
     assert_eq!(

@@ -151,6 +151,32 @@ pub async fn recorded_game_servers(
     panic!("the store never recorded {n} game servers");
 }
 
+/// The newest audit rows (up to 10) with `action`, once there are at least `n` of them or 3 s
+/// have passed (appends from game servers happen in the background).
+pub async fn audit_rows(
+    t: &TestServer,
+    action: &str,
+    n: usize,
+) -> Vec<gm_server::audit::AuditRecord> {
+    let filter = gm_server::store::AuditFilter {
+        action: Some(action.into()),
+        ..Default::default()
+    };
+    let start = Instant::now();
+    loop {
+        let rows = t
+            .server
+            .store()
+            .list_audit(&filter, None, 10)
+            .await
+            .unwrap();
+        if rows.len() >= n || start.elapsed() > Duration::from_secs(3) {
+            return rows;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Polls a client until it is connected.
 pub async fn wait_connected(client: &GmClient) {
     wait_for("client connected", Duration::from_secs(10), || {
