@@ -55,6 +55,15 @@ fn contended(iters: u64, f: impl Fn(), other: impl Fn() + Send + Sync + 'static)
     elapsed
 }
 
+/// The two `metrics` recorders compared: ours and metrics-exporter-prometheus's, by the names
+/// the bench ids use.
+fn recorders<'a>(
+    ours: &'a TelemetryRecorder,
+    prom: &'a metrics_exporter_prometheus::PrometheusRecorder,
+) -> [(&'static str, &'a dyn metrics::Recorder); 2] {
+    [("ours", ours), ("prometheus", prom)]
+}
+
 fn counters(c: &mut Criterion) {
     let mut g = c.benchmark_group("telemetry/counter");
     let ours = Counter::new();
@@ -72,26 +81,20 @@ fn counters(c: &mut Criterion) {
             )
         })
     });
-    let ours_rec = gm_telemetry::TelemetryRecorder::default();
-    let handle = metrics::with_local_recorder(&ours_rec, || metrics::counter!("bench_total"));
-    g.bench_function("metrics_ours_handle", |b| {
-        b.iter(|| handle.increment(black_box(1)))
-    });
-    g.bench_function("metrics_ours_macro_label", |b| {
-        metrics::with_local_recorder(&ours_rec, || {
-            b.iter(|| metrics::counter!("bench_labelled_total", "server" => "eu-1").increment(1))
-        })
-    });
-    let rec = prometheus();
-    let handle = metrics::with_local_recorder(&rec, || metrics::counter!("bench_total"));
-    g.bench_function("metrics_prometheus_handle", |b| {
-        b.iter(|| handle.increment(black_box(1)))
-    });
-    g.bench_function("metrics_prometheus_macro_label", |b| {
-        metrics::with_local_recorder(&rec, || {
-            b.iter(|| metrics::counter!("bench_labelled_total", "server" => "eu-1").increment(1))
-        })
-    });
+    let (ours_rec, prom) = (TelemetryRecorder::default(), prometheus());
+    for (name, rec) in recorders(&ours_rec, &prom) {
+        let handle = metrics::with_local_recorder(rec, || metrics::counter!("bench_total"));
+        g.bench_function(format!("metrics_{name}_handle"), |b| {
+            b.iter(|| handle.increment(black_box(1)))
+        });
+        g.bench_function(format!("metrics_{name}_macro_label"), |b| {
+            metrics::with_local_recorder(rec, || {
+                b.iter(|| {
+                    metrics::counter!("bench_labelled_total", "server" => "eu-1").increment(1)
+                })
+            })
+        });
+    }
     let (_provider, meter) = otel_meter();
     let otel = meter.u64_counter("bench_total").build();
     g.bench_function("otel_sdk_add", |b| b.iter(|| otel.add(black_box(1), &[])));
@@ -109,26 +112,18 @@ fn gauges(c: &mut Criterion) {
             contended(iters, || ours.set(black_box(12.0)), move || other.set(13.0))
         })
     });
-    let ours_rec = TelemetryRecorder::default();
-    let handle = metrics::with_local_recorder(&ours_rec, || metrics::gauge!("bench_gauge"));
-    g.bench_function("metrics_ours_handle", |b| {
-        b.iter(|| handle.set(black_box(12.0)))
-    });
-    g.bench_function("metrics_ours_macro_label", |b| {
-        metrics::with_local_recorder(&ours_rec, || {
-            b.iter(|| metrics::gauge!("bench_gauge", "server" => "eu-1").set(black_box(12.0)))
-        })
-    });
-    let rec = prometheus();
-    let handle = metrics::with_local_recorder(&rec, || metrics::gauge!("bench_gauge"));
-    g.bench_function("metrics_prometheus_handle", |b| {
-        b.iter(|| handle.set(black_box(12.0)))
-    });
-    g.bench_function("metrics_prometheus_macro_label", |b| {
-        metrics::with_local_recorder(&rec, || {
-            b.iter(|| metrics::gauge!("bench_gauge", "server" => "eu-1").set(black_box(12.0)))
-        })
-    });
+    let (ours_rec, prom) = (TelemetryRecorder::default(), prometheus());
+    for (name, rec) in recorders(&ours_rec, &prom) {
+        let handle = metrics::with_local_recorder(rec, || metrics::gauge!("bench_gauge"));
+        g.bench_function(format!("metrics_{name}_handle"), |b| {
+            b.iter(|| handle.set(black_box(12.0)))
+        });
+        g.bench_function(format!("metrics_{name}_macro_label"), |b| {
+            metrics::with_local_recorder(rec, || {
+                b.iter(|| metrics::gauge!("bench_gauge", "server" => "eu-1").set(black_box(12.0)))
+            })
+        });
+    }
     let (_provider, meter) = otel_meter();
     let otel = meter.f64_gauge("bench_gauge").build();
     g.bench_function("otel_sdk_record", |b| {
@@ -163,30 +158,21 @@ fn histograms(c: &mut Criterion) {
             )
         })
     });
-    let ours_rec = TelemetryRecorder::default();
-    let handle = metrics::with_local_recorder(&ours_rec, || metrics::histogram!("bench_seconds"));
-    g.bench_function("metrics_ours_handle", |b| {
-        b.iter(|| handle.record(black_box(next())))
-    });
-    g.bench_function("metrics_ours_macro_label", |b| {
-        metrics::with_local_recorder(&ours_rec, || {
-            b.iter(|| {
-                metrics::histogram!("bench_seconds", "server" => "eu-1").record(black_box(next()))
+    let (ours_rec, prom) = (TelemetryRecorder::default(), prometheus());
+    for (name, rec) in recorders(&ours_rec, &prom) {
+        let handle = metrics::with_local_recorder(rec, || metrics::histogram!("bench_seconds"));
+        g.bench_function(format!("metrics_{name}_handle"), |b| {
+            b.iter(|| handle.record(black_box(next())))
+        });
+        g.bench_function(format!("metrics_{name}_macro_label"), |b| {
+            metrics::with_local_recorder(rec, || {
+                b.iter(|| {
+                    metrics::histogram!("bench_seconds", "server" => "eu-1")
+                        .record(black_box(next()))
+                })
             })
-        })
-    });
-    let rec = prometheus();
-    let handle = metrics::with_local_recorder(&rec, || metrics::histogram!("bench_seconds"));
-    g.bench_function("metrics_prometheus_handle", |b| {
-        b.iter(|| handle.record(black_box(next())))
-    });
-    g.bench_function("metrics_prometheus_macro_label", |b| {
-        metrics::with_local_recorder(&rec, || {
-            b.iter(|| {
-                metrics::histogram!("bench_seconds", "server" => "eu-1").record(black_box(next()))
-            })
-        })
-    });
+        });
+    }
     let (_provider, meter) = otel_meter();
     let otel = meter.f64_histogram("bench_seconds").build();
     g.bench_function("otel_sdk_record", |b| {
