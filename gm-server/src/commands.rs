@@ -51,13 +51,20 @@ pub fn complete(
     server: Option<&str>,
 ) -> Vec<String> {
     let line: String = line.chars().take(gm_proto::command::MAX_LINE_LEN).collect();
-    let presence = &gateway.inner.presence;
+    // Every registry that completes a player argument asks with the same prefix: look once.
+    let names = std::cell::OnceCell::new();
     let players = |prefix: &str| {
-        presence
-            .find_by_prefix(prefix, MAX_COMPLETIONS)
-            .into_iter()
-            .map(|l| l.name)
-            .collect()
+        names
+            .get_or_init(|| {
+                gateway
+                    .inner
+                    .presence
+                    .find_by_prefix(prefix, MAX_COMPLETIONS)
+                    .into_iter()
+                    .map(|l| l.name)
+                    .collect::<Vec<_>>()
+            })
+            .clone()
     };
     let mut out = gateway.inner.registry.complete_with(&line, role, players);
     for entry in gateway.inner.game_commands.iter() {
