@@ -490,3 +490,68 @@ async fn steady_audit_appends_keep_the_sqlite_wal_small() {
     let report = store.verify_audit().await.unwrap();
     assert_eq!((report.checked, report.first_broken), (5_000, None));
 }
+
+/// Migration 5 rebuilds the SQLite audit log without AUTOINCREMENT (one WAL page fewer per
+/// append): rows written before it keep their ids and their hash chain, and appends go on
+/// from the last id.
+#[tokio::test]
+async fn sqlite_audit_log_keeps_its_rows_and_chain_across_the_rowid_migration() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gm.db");
+    let opts = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal);
+    let pool = SqlitePoolOptions::new().connect_with(opts).await.unwrap();
+    sqlx::migrate!("migrations/sqlite")
+        .run_to(4, &pool)
+        .await
+        .unwrap();
+    let mut prev = gm_server::audit::GENESIS.to_string();
+    for (id, actor) in [(1_i64, "ana"), (2, "bo"), (3, "cy")] {
+        let hash = gm_server::audit::entry_hash(
+            &prev, id, actor, "gm", "api", "-", "command", "/kick", "{}", "ok",
+        );
+        sqlx::query(
+            "INSERT INTO audit_log (at_ms, actor, actor_role, via, source, action, target, \
+             params, result, prev_hash, hash) \
+             VALUES ($1, $2, 'gm', 'api', '-', 'command', '/kick', '{}', 'ok', $3, $4)",
+        )
+        .bind(id)
+        .bind(actor)
+        .bind(&prev)
+        .bind(&hash)
+        .execute(&pool)
+        .await
+        .unwrap();
+        prev = hash;
+    }
+    let sql = |pool: sqlx::SqlitePool| async move {
+        sqlx::query_scalar::<_, String>(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'audit_log'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    assert!(sql(pool.clone()).await.contains("AUTOINCREMENT"));
+    pool.close().await;
+
+    let store = Store::open(None, dir.path(), 2).await.unwrap();
+    let report = store.verify_audit().await.unwrap();
+    assert_eq!((report.checked, report.first_broken), (3, None));
+    let page = store
+        .list_audit(&Default::default(), None, 10)
+        .await
+        .unwrap();
+    let rows: Vec<_> = page.iter().map(|r| (r.id, r.actor.as_str())).collect();
+    assert_eq!(rows, [(3, "cy"), (2, "bo"), (1, "ana")]);
+    let entry = gm_server::audit::NewAuditEntry::new("dee", gm_server::audit::Via::Api, "x");
+    assert_eq!(store.append_audit(&entry, 4).await.unwrap().id, 4);
+    let report = store.verify_audit().await.unwrap();
+    assert_eq!((report.checked, report.first_broken), (4, None));
+    let opts = SqliteConnectOptions::new().filename(&path);
+    let pool = SqlitePoolOptions::new().connect_with(opts).await.unwrap();
+    assert!(!sql(pool).await.contains("AUTOINCREMENT"));
+}
