@@ -8,8 +8,8 @@
 //! The game's SDK driver runs on a thread of its own, as in a game process; everything shares
 //! this machine's cores.
 //!
-//! Run with: `cargo bench -p gm-benches --bench latency` (`GM_LATENCY_ONLY=api` runs the HTTPS
-//! part alone, for profiling).
+//! Run with: `cargo bench -p gm-benches --bench latency` (`GM_LATENCY_ONLY=callback`, `api`,
+//! `store` or `bevy` runs one part alone, for profiling).
 
 use std::time::{Duration, Instant};
 
@@ -212,10 +212,11 @@ fn main() {
         }
         let gw = server.gateway().clone();
 
-        // GM_LATENCY_ONLY=api skips the other parts (for profiling one path).
-        let only_api = std::env::var("GM_LATENCY_ONLY").is_ok_and(|v| v == "api");
+        // GM_LATENCY_ONLY=callback|api|store|bevy runs that part alone (for profiling one path).
+        let only = std::env::var("GM_LATENCY_ONLY").ok();
+        let part = |name: &str| only.as_deref().is_none_or(|o| o == name);
         let mut v = Vec::new();
-        for i in 0..if only_api { 0 } else { 22_000 } {
+        for i in 0..if part("callback") { 22_000 } else { 0 } {
             let t0 = Instant::now();
             gw.send_command("callback-1", "echo", vec![], "bench")
                 .await
@@ -224,7 +225,7 @@ fn main() {
                 v.push(t0.elapsed());
             }
         }
-        if !only_api {
+        if part("callback") {
             report("gateway→callback", v);
         }
 
@@ -253,7 +254,7 @@ fn main() {
         // Two clients, one after the other: reqwest, and hyper's bare HTTP/1.1 client. On
         // these two cores the client competes with gm-server and the game for CPU (reqwest
         // spends about 90 µs of it per request), so a lean one shows more of the server.
-        for kind in ["reqwest", "hyper"] {
+        for kind in ["reqwest", "hyper"].into_iter().filter(|_| part("api")) {
             let (pem, api_token) = (pem.clone(), token.clone());
             let client = std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread()
@@ -284,16 +285,11 @@ fn main() {
             report("    of which server time", server_time);
             report("    outside the server", outside);
         }
-        if only_api {
-            cb.shutdown();
-            server.shutdown().await;
-            return;
-        }
-
         // The pieces of the HTTPS path that touch the store.
         let mut v = Vec::new();
         let hash = secret::token_hash(&token);
-        for _ in 0..2_000 {
+        let store_runs = if part("store") { 2_000 } else { 0 };
+        for _ in 0..store_runs {
             let t0 = Instant::now();
             store
                 .active_token_owner(&hash, store::now_ms())
@@ -302,30 +298,46 @@ fn main() {
                 .unwrap();
             v.push(t0.elapsed());
         }
-        report("store: token + owner lookup", v);
-        let mut v = Vec::new();
-        for _ in 0..2_000 {
+        let mut w = Vec::new();
+        for _ in 0..store_runs {
             let e =
                 gm_server::audit::NewAuditEntry::new("bench", gm_server::audit::Via::Api, "bench");
             let t0 = Instant::now();
             store.append_audit(&e, store::now_ms()).await.unwrap();
-            v.push(t0.elapsed());
+            w.push(t0.elapsed());
         }
-        report("store: audit append", v);
+        if part("store") {
+            report("store: token + owner lookup", v);
+            report("store: audit append", w);
+        }
+        if !part("bevy") {
+            cb.shutdown();
+            server.shutdown().await;
+            return;
+        }
 
         // A bevy game at 60 Hz, started only now so that its ticks do not load the other
         // measurements (it would be another machine in production).
         let bevy_client = builder("bevy-1").spawn().unwrap();
-        std::thread::spawn(move || {
-            let mut app = App::new();
-            app.add_plugins(GmPlugin::new(bevy_client))
-                .add_systems(Update, answer.after(GmSystems));
-            let period = Duration::from_secs_f64(1.0 / 60.0);
-            let mut next = Instant::now();
-            loop {
-                app.update();
-                next += period;
-                std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        // The game thread also records how late each tick starts (the OS waking it from its
+        // sleep), which bounds the command latency beside the SDK's own part.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let game = std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                let mut app = App::new();
+                app.add_plugins(GmPlugin::new(bevy_client))
+                    .add_systems(Update, answer.after(GmSystems));
+                let period = Duration::from_secs_f64(1.0 / 60.0);
+                let mut next = Instant::now();
+                let mut late = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    late.push(Instant::now().saturating_duration_since(next));
+                    app.update();
+                    next += period;
+                    std::thread::sleep(next.saturating_duration_since(Instant::now()));
+                }
+                late
             }
         });
         while !server.gateway().is_connected("bevy-1") {
@@ -340,6 +352,11 @@ fn main() {
             v.push(t0.elapsed());
         }
         report("gateway→bevy 60 Hz", v);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let late = tokio::task::spawn_blocking(move || game.join().unwrap())
+            .await
+            .unwrap();
+        report("  bevy tick start lateness", late);
         cb.shutdown();
         server.shutdown().await;
     });
