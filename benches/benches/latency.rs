@@ -23,6 +23,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 
+mod support;
+
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -227,6 +229,20 @@ fn main() {
         }
         if part("callback") {
             report("gateway→callback", v);
+            // The reference: raw quinn, 64 bytes each way on one stream, the echo on a
+            // thread of its own like the game's driver.
+            let (mut send, mut recv) = support::raw_quinn_pair(true).await;
+            let mut v = Vec::new();
+            for i in 0..22_000 {
+                let t0 = Instant::now();
+                send.write_all(&[7u8; 64]).await.unwrap();
+                let mut back = [0u8; 64];
+                recv.read_exact(&mut back).await.unwrap();
+                if i >= 2_000 {
+                    v.push(t0.elapsed());
+                }
+            }
+            report("raw quinn 64 B echo", v);
         }
 
         let admin = store

@@ -50,7 +50,9 @@ fn gm_roundtrip(c: &mut Criterion) {
 
     // Raw quinn: 64-byte request, 64-byte response on one long-lived bidirectional stream.
     // An uncontended async mutex (tens of ns) lets the closure reuse the one stream.
-    let pair = Arc::new(tokio::sync::Mutex::new(rt.block_on(raw_quinn_pair())));
+    let pair = Arc::new(tokio::sync::Mutex::new(
+        rt.block_on(support::raw_quinn_pair(false)),
+    ));
     group.bench_function("raw_quinn_64b_echo", |b| {
         b.to_async(&rt).iter(|| {
             let pair = pair.clone();
@@ -68,41 +70,6 @@ fn gm_roundtrip(c: &mut Criterion) {
     group.finish();
     client.shutdown();
     rt.block_on(server.shutdown());
-}
-
-async fn raw_quinn_pair() -> (quinn::SendStream, quinn::RecvStream) {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let cert_der = cert.cert.der().clone();
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
-    let server_config = quinn::ServerConfig::with_single_cert(vec![cert_der.clone()], key).unwrap();
-    let server = quinn::Endpoint::server(server_config, "127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = server.local_addr().unwrap();
-    tokio::spawn(async move {
-        let conn = server.accept().await.unwrap().await.unwrap();
-        let (mut send, mut recv) = conn.accept_bi().await.unwrap();
-        let mut buf = [0u8; 64];
-        while recv.read_exact(&mut buf).await.is_ok() {
-            if send.write_all(&buf).await.is_err() {
-                break;
-            }
-        }
-        drop(server);
-    });
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert_der).unwrap();
-    let client_config = quinn::ClientConfig::with_root_certificates(Arc::new(roots)).unwrap();
-    let mut client = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    client.set_default_client_config(client_config);
-    let conn = client.connect(addr, "localhost").unwrap().await.unwrap();
-    let (mut send, recv) = conn.open_bi().await.unwrap();
-    // The server only sees the stream once data arrives: prime it.
-    send.write_all(&[0u8; 64]).await.unwrap();
-    let mut recv = recv;
-    let mut buf = [0u8; 64];
-    recv.read_exact(&mut buf).await.unwrap();
-    std::mem::forget(client);
-    std::mem::forget(conn);
-    (send, recv)
 }
 
 criterion_group!(benches, gm_roundtrip);

@@ -42,3 +42,61 @@ pub async fn connected(client: &GmClient) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// A raw quinn connection on loopback with one long-lived bidirectional stream, primed, to a
+/// server that echoes 64-byte messages: on this runtime, or on a thread and current-thread
+/// runtime of its own (as the game's SDK driver runs in the latency bench).
+pub async fn raw_quinn_pair(own_thread: bool) -> (quinn::SendStream, quinn::RecvStream) {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let cert_der = cert.cert.der().clone();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+    let server_config = quinn::ServerConfig::with_single_cert(vec![cert_der.clone()], key).unwrap();
+    let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let addr = if own_thread {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let server = quinn::Endpoint::server(server_config, any).unwrap();
+                tx.send(server.local_addr().unwrap()).unwrap();
+                echo_64(server).await
+            })
+        });
+        rx.recv().unwrap()
+    } else {
+        let server = quinn::Endpoint::server(server_config, any).unwrap();
+        let addr = server.local_addr().unwrap();
+        tokio::spawn(echo_64(server));
+        addr
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert_der).unwrap();
+    let client_config =
+        quinn::ClientConfig::with_root_certificates(std::sync::Arc::new(roots)).unwrap();
+    let mut client = quinn::Endpoint::client(any).unwrap();
+    client.set_default_client_config(client_config);
+    let conn = client.connect(addr, "localhost").unwrap().await.unwrap();
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    // The server only sees the stream once data arrives: prime it.
+    send.write_all(&[0u8; 64]).await.unwrap();
+    let mut buf = [0u8; 64];
+    recv.read_exact(&mut buf).await.unwrap();
+    std::mem::forget(client);
+    std::mem::forget(conn);
+    (send, recv)
+}
+
+/// Echoes 64-byte messages on the first stream of the first connection.
+async fn echo_64(server: quinn::Endpoint) {
+    let conn = server.accept().await.unwrap().await.unwrap();
+    let (mut send, mut recv) = conn.accept_bi().await.unwrap();
+    let mut buf = [0u8; 64];
+    while recv.read_exact(&mut buf).await.is_ok() {
+        if send.write_all(&buf).await.is_err() {
+            break;
+        }
+    }
+}
