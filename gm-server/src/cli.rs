@@ -81,9 +81,20 @@ fn operator() -> String {
 }
 
 pub(crate) async fn audit_cli(store: &Store, action: &str, target: &str) -> anyhow::Result<()> {
+    audit_cli_with(store, action, target, serde_json::json!({})).await
+}
+
+/// [`audit_cli`] with the action's parameters.
+pub(crate) async fn audit_cli_with(
+    store: &Store,
+    action: &str,
+    target: &str,
+    params: serde_json::Value,
+) -> anyhow::Result<()> {
     let entry = NewAuditEntry::new(operator(), Via::Cli, action)
         .source("localhost")
-        .target(target);
+        .target(target)
+        .params(params);
     store.append_audit(&entry, now_ms()).await?;
     Ok(())
 }

@@ -103,6 +103,22 @@ enum KeysCommand {
         /// A name for the key, usually the game server or fleet it is for (e.g. eu-1).
         #[arg(long)]
         name: String,
+        /// The game-server ids that may use it, comma-separated; a trailing * makes a prefix
+        /// (e.g. `eu-1` or `eu-*,test-eu`). Without it, any id may.
+        #[arg(long)]
+        servers: Option<String>,
+    },
+    /// Bind a key to the game-server ids that may use it (from their next handshake on).
+    Bind {
+        /// The key's name.
+        #[arg(long)]
+        name: String,
+        /// Comma-separated ids; a trailing * makes a prefix (e.g. `eu-*`).
+        #[arg(long, required_unless_present = "any", conflicts_with = "any")]
+        servers: Option<String>,
+        /// Let any game-server id use the key again.
+        #[arg(long)]
+        any: bool,
     },
     /// List keys (never the secrets).
     List,
@@ -259,22 +275,66 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
 async fn keys_command(command: KeysCommand, config: &Config) -> anyhow::Result<()> {
     let store = open_store(config).await?;
     let result = match command {
-        KeysCommand::Create { name } => {
+        KeysCommand::Create { name, servers } => {
             let name = name.trim();
             if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
                 bail!("a key name must be 1 to 64 printable characters");
             }
+            let servers = servers.as_deref().map(keys::ServerIds::parse).transpose()?;
             let key = keys::generate();
             store
-                .create_key(name, &key.hash, &key.hint, store::now_ms())
+                .create_key_for(
+                    name,
+                    &key.hash,
+                    &key.hint,
+                    servers.as_ref(),
+                    store::now_ms(),
+                )
                 .await?;
-            cli::audit_cli(&store, "key.create", &format!("key:{name}")).await?;
+            let bound = servers.as_ref().map(ToString::to_string);
+            cli::audit_cli_with(
+                &store,
+                "key.create",
+                &format!("key:{name}"),
+                serde_json::json!({ "servers": bound }),
+            )
+            .await?;
             println!("{}", key.secret);
+            let usable = bound.map_or("any game-server id".to_string(), |ids| {
+                format!("game-server ids {ids}")
+            });
             eprintln!(
-                "key {name:?} created. This is the only time it is shown: store it in the game \
-                 server's configuration now."
+                "key {name:?} created, for {usable}. This is the only time it is shown: store \
+                 it in the game server's configuration now."
             );
             Ok(())
+        }
+        KeysCommand::Bind { name, servers, any } => {
+            let servers = match (servers, any) {
+                (_, true) => None,
+                (Some(list), false) => Some(keys::ServerIds::parse(&list)?),
+                (None, false) => bail!("give --servers or --any"),
+            };
+            if store.bind_key(&name, servers.as_ref()).await? {
+                let bound = servers.as_ref().map(ToString::to_string);
+                cli::audit_cli_with(
+                    &store,
+                    "key.bind",
+                    &format!("key:{name}"),
+                    serde_json::json!({ "servers": bound }),
+                )
+                .await?;
+                let usable = bound.map_or("any game-server id".to_string(), |ids| {
+                    format!("game-server ids {ids}")
+                });
+                println!(
+                    "key {name:?} is now for {usable}; connected game servers are checked \
+                     at their next handshake"
+                );
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("no active key named {name:?}"))
+            }
         }
         KeysCommand::List => {
             let keys = store.list_keys().await?;
@@ -282,7 +342,7 @@ async fn keys_command(command: KeysCommand, config: &Config) -> anyhow::Result<(
                 eprintln!("no keys yet: create one with `gm-server keys create --name <name>`");
             }
             println!(
-                "{:<24} {:<14} {:<10} {:<14}",
+                "{:<24} {:<14} {:<10} {:<14} SERVERS",
                 "NAME", "KEY", "STATE", "LAST USED (ms)"
             );
             for k in keys {
@@ -295,11 +355,12 @@ async fn keys_command(command: KeysCommand, config: &Config) -> anyhow::Result<(
                     .last_used_at_ms
                     .map_or("never".to_string(), |t| t.to_string());
                 println!(
-                    "{:<24} {:<14} {:<10} {:<14}",
+                    "{:<24} {:<14} {:<10} {:<14} {}",
                     k.name,
                     format!("{}…", k.hint),
                     state,
-                    used
+                    used,
+                    k.server_ids.as_deref().unwrap_or("any")
                 );
             }
             Ok(())

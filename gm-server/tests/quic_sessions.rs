@@ -162,6 +162,64 @@ async fn revoked_key_is_refused_on_both_sides() {
     client.shutdown();
 }
 
+/// A key bound to server ids serves only those: a game server with another id is refused
+/// and audited, and the session of the game server that owns the id is left alone.
+#[tokio::test]
+async fn a_bound_key_serves_only_its_game_servers() {
+    let t = start_server().await;
+    let store = t.server.store();
+    let k = gm_server::keys::generate();
+    let eu = gm_server::keys::ServerIds::parse("eu-*").unwrap();
+    store
+        .create_key_for("eu", &k.hash, &k.hint, Some(&eu), 1)
+        .await
+        .unwrap();
+    let eu_1 = t.client(&k.secret, "eu-1").spawn().unwrap();
+    wait_connected(&eu_1).await;
+
+    // The same key claiming a server id outside its binding: a leaked key cannot become
+    // another game server.
+    let na_1 = t.client(&k.secret, "na-1").spawn().unwrap();
+    let (kind, reason) = wait_refused(&na_1).await;
+    assert_eq!(kind, RefusalKind::InvalidKey);
+    assert!(
+        reason.contains("key \"eu\" is not for server id \"na-1\""),
+        "{reason}"
+    );
+    let failure = wait_failure(&t, FailureKind::KeyNotForServer).await;
+    assert_eq!(failure.server_id.as_deref(), Some("na-1"));
+    let audited = audit_rows(&t, "game_server.rejected", 1).await;
+    assert_eq!(
+        (audited[0].actor.as_str(), audited[0].via.as_str()),
+        ("na-1", "game_server")
+    );
+    assert!(
+        audited[0]
+            .result
+            .starts_with("denied: game-server key \"eu\" is not for"),
+        "{}",
+        audited[0].result
+    );
+    assert!(!t.server.gateway().is_connected("na-1"));
+    na_1.shutdown();
+
+    // Narrowed to eu-1: a new eu-2 is refused, eu-1 keeps its session.
+    let one = gm_server::keys::ServerIds::parse("eu-1").unwrap();
+    assert!(store.bind_key("eu", Some(&one)).await.unwrap());
+    let eu_2 = t.client(&k.secret, "eu-2").spawn().unwrap();
+    let (kind, _) = wait_refused(&eu_2).await;
+    assert_eq!(kind, RefusalKind::InvalidKey);
+    eu_2.shutdown();
+    assert!(eu_1.is_connected() && t.server.gateway().is_connected("eu-1"));
+
+    // Unbound again: any id may use it.
+    assert!(store.bind_key("eu", None).await.unwrap());
+    let na_2 = t.client(&k.secret, "na-2").spawn().unwrap();
+    wait_connected(&na_2).await;
+    na_2.shutdown();
+    eu_1.shutdown();
+}
+
 #[tokio::test]
 async fn unknown_protocol_version_is_refused_with_the_versions_spoken() {
     let t = start_server().await;

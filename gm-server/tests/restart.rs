@@ -84,6 +84,26 @@ fn killed_server_restarts_and_the_game_never_misses_a_tick() {
         "{listed}"
     );
     assert!(!listed.contains(&key), "keys list must never show a secret");
+    // Bound to its own id, and a binding that cannot parse is refused with the reason.
+    cli(
+        dir.path(),
+        &["keys", "bind", "--name", "eu-1", "--servers", "eu-1"],
+    );
+    let listed = cli(dir.path(), &["keys", "list"]);
+    let row = listed.lines().find(|l| l.starts_with("eu-1")).unwrap();
+    assert!(row.trim_end().ends_with(" eu-1"), "{listed}");
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["keys", "bind", "--name", "eu-1", "--servers", "e*u"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("\"e*u\" is not a game-server id"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let port = free_udp_port();
     let mut server = serve(dir.path(), port);

@@ -78,12 +78,47 @@ macro_rules! store_suite {
 
 store_suite!(
     keys_are_created_listed_found_and_revoked,
+    keys_are_bound_to_server_ids_and_unbound,
     key_names_are_unique,
     handshakes_are_recorded_and_updated,
     migrations_are_idempotent,
     audit_entries_chain_and_verify,
     admins_sessions_tokens_and_links,
 );
+
+async fn keys_are_bound_to_server_ids_and_unbound(store: &Store) {
+    let k = keys::generate();
+    let eu = keys::ServerIds::parse("eu-*, test-1").unwrap();
+    let created = store
+        .create_key_for("eu", &k.hash, &k.hint, Some(&eu), 1000)
+        .await
+        .unwrap();
+    assert_eq!(created.server_ids.as_deref(), Some("eu-*,test-1"));
+    assert_eq!(store.find_key(&k.hash).await.unwrap(), Some(created));
+    let any = keys::generate();
+    let unbound = store
+        .create_key("any", &any.hash, &any.hint, 1001)
+        .await
+        .unwrap();
+    assert_eq!(unbound.server_ids, None);
+
+    let one = keys::ServerIds::parse("eu-1").unwrap();
+    assert!(store.bind_key("any", Some(&one)).await.unwrap());
+    let found = store.find_key(&any.hash).await.unwrap().unwrap();
+    assert_eq!(found.server_ids.as_deref(), Some("eu-1"));
+    assert!(store.bind_key("eu", None).await.unwrap());
+    let found = store.find_key(&k.hash).await.unwrap().unwrap();
+    assert_eq!(found.server_ids, None);
+
+    assert!(!store.bind_key("missing", None).await.unwrap());
+    assert!(store.revoke_key("any", 2000).await.unwrap());
+    assert!(
+        !store.bind_key("any", None).await.unwrap(),
+        "a revoked key is not rebound"
+    );
+    let found = store.find_key(&any.hash).await.unwrap().unwrap();
+    assert_eq!(found.server_ids.as_deref(), Some("eu-1"));
+}
 
 async fn keys_are_created_listed_found_and_revoked(store: &Store) {
     store.ping().await.unwrap();

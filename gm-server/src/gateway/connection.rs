@@ -460,7 +460,10 @@ impl Driver {
     async fn authenticate(&mut self, hello: Hello) {
         let inner = self.gateway.inner.clone();
         let refuse = |this: &mut Self, code: RejectCode, kind: FailureKind, message: String| {
-            if matches!(kind, FailureKind::InvalidKey | FailureKind::RevokedKey) {
+            if matches!(
+                kind,
+                FailureKind::InvalidKey | FailureKind::RevokedKey | FailureKind::KeyNotForServer
+            ) {
                 this.gateway
                     .audit_rejection(&hello.server_id, this.remote, &message);
             }
@@ -521,6 +524,26 @@ impl Driver {
             }
             Some(k) => k,
         };
+        // A bound key only serves its own game servers: one that leaks cannot connect as
+        // another server, or take over its session. A binding that does not parse (edited by
+        // hand) refuses every id rather than none.
+        if let Some(stored) = &key.server_ids {
+            let allowed =
+                crate::keys::ServerIds::parse(stored).is_ok_and(|ids| ids.allows(&hello.server_id));
+            if !allowed {
+                let msg = format!(
+                    "game-server key {:?} is not for server id {:?} (`gm-server keys list` \
+                     shows the ids each key is bound to)",
+                    key.name, hello.server_id
+                );
+                return refuse(
+                    self,
+                    RejectCode::InvalidKey,
+                    FailureKind::KeyNotForServer,
+                    msg,
+                );
+            }
+        }
 
         self.session_id = inner.next_session.fetch_add(1, Ordering::Relaxed);
         self.session.accept(self.session_id, Instant::now());

@@ -68,6 +68,8 @@ pub enum FailureKind {
     InvalidKey,
     /// Revoked key.
     RevokedKey,
+    /// A key bound to other game-server ids than the one in the hello.
+    KeyNotForServer,
     /// Protocol version not spoken here.
     UnsupportedVersion,
     /// Malformed hello fields.

@@ -91,6 +91,9 @@ pub struct KeyRecord {
     pub revoked_at_ms: Option<i64>,
     /// Last successful handshake with this key.
     pub last_used_at_ms: Option<i64>,
+    /// The game-server ids that may use it, as stored (see [`crate::keys::ServerIds`]);
+    /// `None` for any.
+    pub server_ids: Option<String>,
 }
 
 /// A game server that completed a handshake.
@@ -145,7 +148,7 @@ enum Pool {
 
 macro_rules! key_columns {
     () => {
-        "id, name, hint, created_at_ms, revoked_at_ms, last_used_at_ms"
+        "id, name, hint, created_at_ms, revoked_at_ms, last_used_at_ms, server_ids"
     };
 }
 
@@ -264,7 +267,7 @@ impl Store {
         on_pool!(self, pool => pool.close().await);
     }
 
-    /// Stores a new key under `name`.
+    /// Stores a new key under `name`, usable by any game-server id.
     pub async fn create_key(
         &self,
         name: &str,
@@ -272,19 +275,54 @@ impl Store {
         hint: &str,
         now_ms: i64,
     ) -> Result<KeyRecord, StoreError> {
+        self.create_key_for(name, key_hash, hint, None, now_ms)
+            .await
+    }
+
+    /// Stores a new key under `name`, usable only by `server_ids` (any id when `None`).
+    pub async fn create_key_for(
+        &self,
+        name: &str,
+        key_hash: &str,
+        hint: &str,
+        server_ids: Option<&crate::keys::ServerIds>,
+        now_ms: i64,
+    ) -> Result<KeyRecord, StoreError> {
         let sql = concat!(
-            "INSERT INTO game_server_keys (name, key_hash, hint, created_at_ms) ",
-            "VALUES ($1, $2, $3, $4) RETURNING ",
+            "INSERT INTO game_server_keys (name, key_hash, hint, created_at_ms, server_ids) ",
+            "VALUES ($1, $2, $3, $4, $5) RETURNING ",
             key_columns!()
         );
+        let server_ids = server_ids.map(ToString::to_string);
         let result = on_pool!(self, pool => sqlx::query_as::<_, KeyRecord>(sql)
             .bind(name)
             .bind(key_hash)
             .bind(hint)
             .bind(now_ms)
+            .bind(&server_ids)
             .fetch_one(pool)
             .await);
         result.map_err(|e| duplicate(e, "key", name))
+    }
+
+    /// Binds the active key `name` to `server_ids` (any id when `None`); game servers already
+    /// connected keep their session until they reconnect. Returns false when no unrevoked key
+    /// has that name.
+    pub async fn bind_key(
+        &self,
+        name: &str,
+        server_ids: Option<&crate::keys::ServerIds>,
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE game_server_keys SET server_ids = $1 \
+                   WHERE name = $2 AND revoked_at_ms IS NULL";
+        let server_ids = server_ids.map(ToString::to_string);
+        let done = on_pool!(self, pool => sqlx::query(sql)
+            .bind(&server_ids)
+            .bind(name)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(done == 1)
     }
 
     /// Every key, oldest first.
