@@ -39,11 +39,15 @@ pub(crate) enum AdminCommand {
         #[arg(long)]
         name: String,
     },
-    /// Set a new one-time password and end the account's sessions.
+    /// Set a new one-time password, end the account's sessions and revoke its API tokens
+    /// (whoever knew the old password could have made some).
     ResetPassword {
         /// Login name.
         #[arg(long)]
         name: String,
+        /// Leave the account's API tokens working (a forgotten password, not a leaked one).
+        #[arg(long)]
+        keep_tokens: bool,
     },
 }
 
@@ -182,16 +186,37 @@ pub(crate) async fn admin(command: AdminCommand, store: &Store) -> anyhow::Resul
             audit_cli(store, "admin.reset_totp", &format!("admin:{name}")).await?;
             println!("second factor of {name:?} removed");
         }
-        AdminCommand::ResetPassword { name } => {
+        AdminCommand::ResetPassword { name, keep_tokens } => {
             let a = find(store, &name).await?;
             let password = secret::one_time_password();
             let pw = password.clone();
             let hash = tokio::task::spawn_blocking(move || secret::hash_password(&pw)).await?;
             store.set_password(a.id, &hash, true).await?;
-            store.revoke_all_sessions(a.id, now_ms()).await?;
-            audit_cli(store, "admin.reset_password", &format!("admin:{name}")).await?;
+            let now = now_ms();
+            let sessions = store.revoke_all_sessions(a.id, now).await?;
+            let tokens = if keep_tokens {
+                0
+            } else {
+                store.revoke_all_tokens(a.id, now).await?
+            };
+            audit_cli_with(
+                store,
+                "admin.reset_password",
+                &format!("admin:{name}"),
+                serde_json::json!({
+                    "sessions_ended": sessions,
+                    "tokens_revoked": tokens,
+                    "tokens_kept": keep_tokens,
+                }),
+            )
+            .await?;
             println!("{password}");
-            eprintln!("one-time password set for {name:?}; their sessions were ended");
+            let tokens = if keep_tokens {
+                "their API tokens were kept".to_string()
+            } else {
+                format!("{tokens} API token(s) revoked")
+            };
+            eprintln!("one-time password set for {name:?}; {sessions} session(s) ended, {tokens}");
         }
     }
     Ok(())

@@ -427,6 +427,18 @@ impl Store {
             .rows_affected()))
     }
 
+    /// Revokes every active API token of an admin (a password reset). Returns how many.
+    pub async fn revoke_all_tokens(&self, admin_id: i64, now_ms: i64) -> Result<u64, StoreError> {
+        let sql = "UPDATE api_tokens SET revoked_at_ms = $1 \
+                   WHERE admin_id = $2 AND revoked_at_ms IS NULL";
+        Ok(on_pool!(self, pool => sqlx::query(sql)
+            .bind(now_ms)
+            .bind(admin_id)
+            .execute(pool)
+            .await?
+            .rows_affected()))
+    }
+
     /// Stores a new API token.
     #[allow(clippy::too_many_arguments)]
     pub async fn create_token(

@@ -1,0 +1,91 @@
+//! The account-care commands of the real `gm-server` binary, checked against its store.
+
+use std::process::Command;
+
+use gm_server::Store;
+use gm_server::auth::secret;
+use gm_server::store::{AuditFilter, now_ms};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gm-server");
+
+/// Runs `gm-server --data-dir dir args…`, which must succeed; returns stdout and stderr.
+fn cli(dir: &std::path::Path, args: &[&str]) -> (String, String) {
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    (
+        String::from_utf8(out.stdout).unwrap().trim().to_string(),
+        stderr,
+    )
+}
+
+fn new_token(dir: &std::path::Path) -> String {
+    let args = ["tokens", "create", "--admin", "ana", "--name", "ci"];
+    cli(
+        dir,
+        &[&args[..], &["--role", "viewer", "--days", "1"]].concat(),
+    )
+    .0
+}
+
+/// Whether `token` still authenticates, per the store the server would use.
+async fn works(dir: &std::path::Path, token: &str) -> bool {
+    let store = Store::open(None, dir, 1).await.unwrap();
+    let found = store
+        .active_token_owner(&secret::token_hash(token), now_ms())
+        .await
+        .unwrap();
+    store.close().await;
+    found.is_some()
+}
+
+/// A password reset is the recovery path for a leaked password, and whoever held it could have
+/// made API tokens: they are revoked with the sessions, unless the operator keeps them.
+#[tokio::test]
+async fn reset_password_revokes_the_accounts_api_tokens_unless_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    cli(
+        dir,
+        &["admin", "create", "--name", "ana", "--role", "admin"],
+    );
+    let (first, second) = (new_token(dir), new_token(dir));
+    assert!(works(dir, &first).await && works(dir, &second).await);
+
+    let (password, said) = cli(dir, &["admin", "reset-password", "--name", "ana"]);
+    assert!(!password.is_empty());
+    assert!(said.contains("2 API token(s) revoked"), "{said}");
+    assert!(!works(dir, &first).await && !works(dir, &second).await);
+
+    let kept = new_token(dir);
+    let (_, said) = cli(
+        dir,
+        &["admin", "reset-password", "--name", "ana", "--keep-tokens"],
+    );
+    assert!(said.contains("their API tokens were kept"), "{said}");
+    assert!(works(dir, &kept).await);
+
+    let store = Store::open(None, dir, 1).await.unwrap();
+    let filter = AuditFilter {
+        action: Some("admin.reset_password".into()),
+        ..Default::default()
+    };
+    let rows = store.list_audit(&filter, None, 10).await.unwrap();
+    let params: Vec<_> = rows
+        .iter()
+        .map(|r| serde_json::from_str::<serde_json::Value>(&r.params).unwrap())
+        .collect();
+    assert_eq!(params.len(), 2);
+    assert_eq!(
+        (&params[0]["tokens_revoked"], &params[0]["tokens_kept"]),
+        (&serde_json::json!(0), &serde_json::json!(true))
+    );
+    assert_eq!(params[1]["tokens_revoked"], 2);
+    assert_eq!(rows[1].target, "admin:ana");
+    store.close().await;
+}
