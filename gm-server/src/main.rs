@@ -272,6 +272,21 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
     .await?)
 }
 
+/// Audits a key's creation or binding with the ids it is bound to; returns them in words.
+async fn audit_key_binding(
+    store: &Store,
+    action: &str,
+    name: &str,
+    servers: Option<&keys::ServerIds>,
+) -> anyhow::Result<String> {
+    let bound = servers.map(ToString::to_string);
+    let params = serde_json::json!({ "servers": bound });
+    cli::audit_cli_with(store, action, &format!("key:{name}"), params).await?;
+    Ok(bound.map_or("any game-server id".to_string(), |ids| {
+        format!("game-server ids {ids}")
+    }))
+}
+
 async fn keys_command(command: KeysCommand, config: &Config) -> anyhow::Result<()> {
     let store = open_store(config).await?;
     let result = match command {
@@ -291,18 +306,8 @@ async fn keys_command(command: KeysCommand, config: &Config) -> anyhow::Result<(
                     store::now_ms(),
                 )
                 .await?;
-            let bound = servers.as_ref().map(ToString::to_string);
-            cli::audit_cli_with(
-                &store,
-                "key.create",
-                &format!("key:{name}"),
-                serde_json::json!({ "servers": bound }),
-            )
-            .await?;
+            let usable = audit_key_binding(&store, "key.create", name, servers.as_ref()).await?;
             println!("{}", key.secret);
-            let usable = bound.map_or("any game-server id".to_string(), |ids| {
-                format!("game-server ids {ids}")
-            });
             eprintln!(
                 "key {name:?} created, for {usable}. This is the only time it is shown: store \
                  it in the game server's configuration now."
@@ -316,17 +321,7 @@ async fn keys_command(command: KeysCommand, config: &Config) -> anyhow::Result<(
                 (None, false) => bail!("give --servers or --any"),
             };
             if store.bind_key(&name, servers.as_ref()).await? {
-                let bound = servers.as_ref().map(ToString::to_string);
-                cli::audit_cli_with(
-                    &store,
-                    "key.bind",
-                    &format!("key:{name}"),
-                    serde_json::json!({ "servers": bound }),
-                )
-                .await?;
-                let usable = bound.map_or("any game-server id".to_string(), |ids| {
-                    format!("game-server ids {ids}")
-                });
+                let usable = audit_key_binding(&store, "key.bind", &name, servers.as_ref()).await?;
                 println!(
                     "key {name:?} is now for {usable}; connected game servers are checked \
                      at their next handshake"

@@ -1,36 +1,16 @@
 //! The account-care commands of the real `gm-server` binary, checked against its store.
 
-use std::process::Command;
+mod common;
 
 use gm_server::Store;
 use gm_server::auth::secret;
 use gm_server::store::{AuditFilter, now_ms};
 
-const BIN: &str = env!("CARGO_BIN_EXE_gm-server");
-
-/// Runs `gm-server --data-dir dir args…`, which must succeed; returns stdout and stderr.
-fn cli(dir: &std::path::Path, args: &[&str]) -> (String, String) {
-    let out = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{args:?}: {stderr}");
-    (
-        String::from_utf8(out.stdout).unwrap().trim().to_string(),
-        stderr,
-    )
-}
+use common::gm_server_cli as cli;
 
 fn new_token(dir: &std::path::Path) -> String {
-    let args = ["tokens", "create", "--admin", "ana", "--name", "ci"];
-    cli(
-        dir,
-        &[&args[..], &["--role", "viewer", "--days", "1"]].concat(),
-    )
-    .0
+    let args = "tokens create --admin ana --name ci --role viewer --days 1";
+    cli(dir, &args.split(' ').collect::<Vec<_>>()).0
 }
 
 /// Whether `token` still authenticates, per the store the server would use.

@@ -10,21 +10,12 @@ use std::time::{Duration, Instant};
 use gm_examples::game::{ExampleGame, GameConfig};
 use gm_sdk::{Backoff, GmClient};
 
+mod common;
+
 const BIN: &str = env!("CARGO_BIN_EXE_gm-server");
 
 fn cli(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    common::gm_server_cli(dir, args).0
 }
 
 /// Starts `gm-server serve` and waits until it prints that it listens.

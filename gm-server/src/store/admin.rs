@@ -419,18 +419,23 @@ impl Store {
     pub async fn revoke_all_sessions(&self, admin_id: i64, now_ms: i64) -> Result<u64, StoreError> {
         let sql = "UPDATE admin_sessions SET revoked_at_ms = $1 \
                    WHERE admin_id = $2 AND revoked_at_ms IS NULL";
-        Ok(on_pool!(self, pool => sqlx::query(sql)
-            .bind(now_ms)
-            .bind(admin_id)
-            .execute(pool)
-            .await?
-            .rows_affected()))
+        self.revoke_all_of(sql, admin_id, now_ms).await
     }
 
     /// Revokes every active API token of an admin (a password reset). Returns how many.
     pub async fn revoke_all_tokens(&self, admin_id: i64, now_ms: i64) -> Result<u64, StoreError> {
         let sql = "UPDATE api_tokens SET revoked_at_ms = $1 \
                    WHERE admin_id = $2 AND revoked_at_ms IS NULL";
+        self.revoke_all_of(sql, admin_id, now_ms).await
+    }
+
+    /// Runs one of the revoke-all updates above; returns the rows it revoked.
+    async fn revoke_all_of(
+        &self,
+        sql: &'static str,
+        admin_id: i64,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
         Ok(on_pool!(self, pool => sqlx::query(sql)
             .bind(now_ms)
             .bind(admin_id)

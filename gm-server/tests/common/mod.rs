@@ -184,3 +184,20 @@ pub async fn wait_connected(client: &GmClient) {
     })
     .await;
 }
+
+/// Runs the real `gm-server --data-dir dir args…`, which must succeed; returns its stdout
+/// (trimmed) and stderr.
+pub fn gm_server_cli(dir: &std::path::Path, args: &[&str]) -> (String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gm-server"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    (
+        String::from_utf8(out.stdout).unwrap().trim().to_string(),
+        stderr,
+    )
+}
