@@ -56,14 +56,23 @@ async fn main() -> anyhow::Result<()> {
     let key_name = "quickstart";
     store.revoke_key(key_name, store::now_ms()).await?;
     let key = keys::generate();
+    // Bound to the one game server it is for, as every production key should be.
+    let game_id = "quickstart-game";
+    let only_this_game = keys::ServerIds::parse(game_id)?;
     store
-        .create_key(key_name, &key.hash, &key.hint, store::now_ms())
+        .create_key_for(
+            key_name,
+            &key.hash,
+            &key.hint,
+            Some(&only_this_game),
+            store::now_ms(),
+        )
         .await?;
 
     let gm = GmClient::builder(server.quic_addr().to_string())
         .pin_fingerprint(server.fingerprint())
         .key(&key.secret)
-        .server_id("quickstart-game")
+        .server_id(game_id)
         .server_display_name("Quickstart game")
         .region("local")
         .game_build("example")
@@ -116,7 +125,9 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("  - list keys:     cargo run -p gm-server -- --data-dir {data} keys list");
     println!("  - run another game against this server:");
-    println!("      cargo run -p gm-server -- --data-dir {data} keys create --name my-game");
+    println!(
+        "      cargo run -p gm-server -- --data-dir {data} keys create --name my-game --servers my-game"
+    );
     println!(
         "      cargo run -p gm-examples --bin example-game -- --gm {quic} --fingerprint {fp} --key <KEY> --server-id my-game"
     );
