@@ -216,6 +216,13 @@ fn main() {
 
         // GM_LATENCY_ONLY=callback|api|store|bevy runs that part alone (for profiling one path).
         let only = std::env::var("GM_LATENCY_ONLY").ok();
+        let parts = ["callback", "api", "store", "bevy"];
+        if let Some(o) = &only {
+            assert!(
+                parts.contains(&o.as_str()),
+                "GM_LATENCY_ONLY is one of {parts:?}"
+            );
+        }
         let part = |name: &str| only.as_deref().is_none_or(|o| o == name);
         let mut v = Vec::new();
         for i in 0..if part("callback") { 22_000 } else { 0 } {
@@ -335,11 +342,13 @@ fn main() {
         // A bevy game at 60 Hz, started only now so that its ticks do not load the other
         // measurements (it would be another machine in production).
         let bevy_client = builder("bevy-1").spawn().unwrap();
-        // The game thread also records how late each tick starts (the OS waking it from its
-        // sleep), which bounds the command latency beside the SDK's own part.
+        // While the commands run, the game thread also records how late each tick starts
+        // (its wake-up from the sleep, or an overlong tick before it), which the command
+        // latency inherits beside the SDK's own part.
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let recording = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let game = std::thread::spawn({
-            let stop = stop.clone();
+            let (stop, recording) = (stop.clone(), recording.clone());
             move || {
                 let mut app = App::new();
                 app.add_plugins(GmPlugin::new(bevy_client))
@@ -348,7 +357,9 @@ fn main() {
                 let mut next = Instant::now();
                 let mut late = Vec::new();
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    late.push(Instant::now().saturating_duration_since(next));
+                    if recording.load(std::sync::atomic::Ordering::Relaxed) {
+                        late.push(Instant::now().saturating_duration_since(next));
+                    }
                     app.update();
                     next += period;
                     std::thread::sleep(next.saturating_duration_since(Instant::now()));
@@ -359,6 +370,7 @@ fn main() {
         while !server.gateway().is_connected("bevy-1") {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        recording.store(true, std::sync::atomic::Ordering::Relaxed);
         let mut v = Vec::new();
         for _ in 0..600 {
             let t0 = Instant::now();

@@ -219,7 +219,7 @@ pub struct Welcome {
 pub enum RejectCode {
     /// The client's protocol version is not spoken by this server.
     UnsupportedVersion,
-    /// The key is not known to the server.
+    /// The key is not known to the server, or is bound to other server ids.
     InvalidKey,
     /// The key was revoked by an operator.
     RevokedKey,

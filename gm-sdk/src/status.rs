@@ -42,7 +42,8 @@ impl ConnectionStatus {
 /// Why gm-server (or its certificate) was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RefusalKind {
-    /// gm-server does not know the key.
+    /// gm-server does not know the key, or the key is bound to other server ids (see
+    /// `gm-server keys list`).
     InvalidKey,
     /// The key was revoked.
     RevokedKey,

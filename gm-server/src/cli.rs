@@ -194,7 +194,7 @@ pub(crate) async fn admin(command: AdminCommand, store: &Store) -> anyhow::Resul
             store.set_password(a.id, &hash, true).await?;
             let now = now_ms();
             let sessions = store.revoke_all_sessions(a.id, now).await?;
-            let tokens = if keep_tokens {
+            let revoked = if keep_tokens {
                 0
             } else {
                 store.revoke_all_tokens(a.id, now).await?
@@ -205,7 +205,7 @@ pub(crate) async fn admin(command: AdminCommand, store: &Store) -> anyhow::Resul
                 &format!("admin:{name}"),
                 serde_json::json!({
                     "sessions_ended": sessions,
-                    "tokens_revoked": tokens,
+                    "tokens_revoked": revoked,
                     "tokens_kept": keep_tokens,
                 }),
             )
@@ -214,7 +214,7 @@ pub(crate) async fn admin(command: AdminCommand, store: &Store) -> anyhow::Resul
             let tokens = if keep_tokens {
                 "their API tokens were kept".to_string()
             } else {
-                format!("{tokens} API token(s) revoked")
+                format!("{revoked} API token(s) revoked")
             };
             eprintln!("one-time password set for {name:?}; {sessions} session(s) ended, {tokens}");
         }

@@ -315,13 +315,14 @@ async fn keys_command(command: KeysCommand, config: &Config) -> anyhow::Result<(
             Ok(())
         }
         KeysCommand::Bind { name, servers, any } => {
+            let name = name.trim();
             let servers = match (servers, any) {
                 (_, true) => None,
                 (Some(list), false) => Some(keys::ServerIds::parse(&list)?),
                 (None, false) => bail!("give --servers or --any"),
             };
-            if store.bind_key(&name, servers.as_ref()).await? {
-                let usable = audit_key_binding(&store, "key.bind", &name, servers.as_ref()).await?;
+            if store.bind_key(name, servers.as_ref()).await? {
+                let usable = audit_key_binding(&store, "key.bind", name, servers.as_ref()).await?;
                 println!(
                     "key {name:?} is now for {usable}; connected game servers are checked \
                      at their next handshake"
@@ -334,7 +335,10 @@ async fn keys_command(command: KeysCommand, config: &Config) -> anyhow::Result<(
         KeysCommand::List => {
             let keys = store.list_keys().await?;
             if keys.is_empty() {
-                eprintln!("no keys yet: create one with `gm-server keys create --name <name>`");
+                eprintln!(
+                    "no keys yet: create one with `gm-server keys create --name <name> \
+                     --servers <its server id>`"
+                );
             }
             println!(
                 "{:<24} {:<14} {:<10} {:<14} SERVERS",
@@ -361,7 +365,8 @@ async fn keys_command(command: KeysCommand, config: &Config) -> anyhow::Result<(
             Ok(())
         }
         KeysCommand::Revoke { name } => {
-            if store.revoke_key(&name, store::now_ms()).await? {
+            let name = name.trim();
+            if store.revoke_key(name, store::now_ms()).await? {
                 cli::audit_cli(&store, "key.revoke", &format!("key:{name}")).await?;
                 println!("key {name:?} revoked");
                 Ok(())

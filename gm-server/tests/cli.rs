@@ -8,8 +8,8 @@ use gm_server::store::{AuditFilter, now_ms};
 
 use common::gm_server_cli as cli;
 
-fn new_token(dir: &std::path::Path) -> String {
-    let args = "tokens create --admin ana --name ci --role viewer --days 1";
+fn new_token(dir: &std::path::Path, admin: &str) -> String {
+    let args = format!("tokens create --admin {admin} --name ci --role viewer --days 1");
     cli(dir, &args.split(' ').collect::<Vec<_>>()).0
 }
 
@@ -34,15 +34,21 @@ async fn reset_password_revokes_the_accounts_api_tokens_unless_kept() {
         dir,
         &["admin", "create", "--name", "ana", "--role", "admin"],
     );
-    let (first, second) = (new_token(dir), new_token(dir));
+    cli(
+        dir,
+        &["admin", "create", "--name", "bo", "--role", "viewer"],
+    );
+    let (first, second) = (new_token(dir, "ana"), new_token(dir, "ana"));
+    let others = new_token(dir, "bo");
     assert!(works(dir, &first).await && works(dir, &second).await);
 
     let (password, said) = cli(dir, &["admin", "reset-password", "--name", "ana"]);
     assert!(!password.is_empty());
     assert!(said.contains("2 API token(s) revoked"), "{said}");
     assert!(!works(dir, &first).await && !works(dir, &second).await);
+    assert!(works(dir, &others).await, "only ana's tokens are revoked");
 
-    let kept = new_token(dir);
+    let kept = new_token(dir, "ana");
     let (_, said) = cli(
         dir,
         &["admin", "reset-password", "--name", "ana", "--keep-tokens"],

@@ -203,12 +203,40 @@ async fn a_bound_key_serves_only_its_game_servers() {
     assert!(!t.server.gateway().is_connected("na-1"));
     na_1.shutdown();
 
+    // A key bound elsewhere cannot take over eu-1's live session.
+    let n = gm_server::keys::generate();
+    let na = gm_server::keys::ServerIds::parse("na-*").unwrap();
+    store
+        .create_key_for("na", &n.hash, &n.hint, Some(&na), 1)
+        .await
+        .unwrap();
+    let session = |t: &TestServer| {
+        t.server
+            .gateway()
+            .connected()
+            .into_iter()
+            .find(|s| s.server_id == "eu-1")
+            .map(|s| (s.session_id, s.key_name))
+    };
+    let before = session(&t);
+    let impostor = t.client(&n.secret, "eu-1").spawn().unwrap();
+    let (kind, reason) = wait_refused(&impostor).await;
+    assert_eq!(kind, RefusalKind::InvalidKey);
+    assert!(
+        reason.contains("key \"na\" is not for server id \"eu-1\""),
+        "{reason}"
+    );
+    impostor.shutdown();
+    assert_eq!(session(&t), before);
+    assert!(eu_1.is_connected());
+
     // Narrowed to eu-1: a new eu-2 is refused, eu-1 keeps its session.
     let one = gm_server::keys::ServerIds::parse("eu-1").unwrap();
     assert!(store.bind_key("eu", Some(&one)).await.unwrap());
     let eu_2 = t.client(&k.secret, "eu-2").spawn().unwrap();
-    let (kind, _) = wait_refused(&eu_2).await;
+    let (kind, reason) = wait_refused(&eu_2).await;
     assert_eq!(kind, RefusalKind::InvalidKey);
+    assert!(reason.contains("is not for server id \"eu-2\""), "{reason}");
     eu_2.shutdown();
     assert!(eu_1.is_connected() && t.server.gateway().is_connected("eu-1"));
 

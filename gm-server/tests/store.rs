@@ -544,14 +544,15 @@ async fn sqlite_audit_log_keeps_its_rows_and_chain_across_the_rowid_migration() 
         .await
         .unwrap();
     let mut prev = gm_server::audit::GENESIS.to_string();
-    for (id, actor) in [(1_i64, "ana"), (2, "bo"), (3, "cy")] {
+    // Ids with gaps, so that a migration renumbering the rows would show.
+    for (id, actor) in [(10_i64, "ana"), (20, "bo"), (35, "cy")] {
         let hash = gm_server::audit::entry_hash(
             &prev, id, actor, "gm", "api", "-", "command", "/kick", "{}", "ok",
         );
         sqlx::query(
-            "INSERT INTO audit_log (at_ms, actor, actor_role, via, source, action, target, \
+            "INSERT INTO audit_log (id, at_ms, actor, actor_role, via, source, action, target, \
              params, result, prev_hash, hash) \
-             VALUES ($1, $2, 'gm', 'api', '-', 'command', '/kick', '{}', 'ok', $3, $4)",
+             VALUES ($1, $1, $2, 'gm', 'api', '-', 'command', '/kick', '{}', 'ok', $3, $4)",
         )
         .bind(id)
         .bind(actor)
@@ -581,12 +582,23 @@ async fn sqlite_audit_log_keeps_its_rows_and_chain_across_the_rowid_migration() 
         .await
         .unwrap();
     let rows: Vec<_> = page.iter().map(|r| (r.id, r.actor.as_str())).collect();
-    assert_eq!(rows, [(3, "cy"), (2, "bo"), (1, "ana")]);
+    assert_eq!(rows, [(35, "cy"), (20, "bo"), (10, "ana")]);
     let entry = gm_server::audit::NewAuditEntry::new("dee", gm_server::audit::Via::Api, "x");
-    assert_eq!(store.append_audit(&entry, 4).await.unwrap().id, 4);
+    assert_eq!(store.append_audit(&entry, 40).await.unwrap().id, 36);
     let report = store.verify_audit().await.unwrap();
     assert_eq!((report.checked, report.first_broken), (4, None));
     let opts = SqliteConnectOptions::new().filename(&path);
     let pool = SqlitePoolOptions::new().connect_with(opts).await.unwrap();
-    assert!(!sql(pool).await.contains("AUTOINCREMENT"));
+    assert!(!sql(pool.clone()).await.contains("AUTOINCREMENT"));
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_log' \
+         ORDER BY name",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        indexes,
+        ["audit_log_action", "audit_log_actor", "audit_log_at"]
+    );
 }

@@ -21,7 +21,7 @@ struct Args {
     /// SHA-256 fingerprint of gm-server's certificate (`gm-server fingerprint`).
     #[arg(long, env = "GM_FINGERPRINT")]
     fingerprint: String,
-    /// Game-server key (`gm-server keys create --name …`).
+    /// Game-server key (`gm-server keys create --name … --servers <this server id>`).
     #[arg(long, env = "GM_KEY", hide_env_values = true)]
     key: String,
     /// This game server's id in the fleet.
