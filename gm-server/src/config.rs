@@ -103,7 +103,9 @@ pub struct QuicConfig {
     /// How often the staff roster (who may run game-local commands, with what role) is read
     /// again and sent to the game servers if it changed, in milliseconds. Changes made
     /// through this instance's API are sent at once; this bounds how long changes made by
-    /// another gm-server instance on the same database take. Default 5000.
+    /// another gm-server instance on the same database take. The same round ends the
+    /// sessions of game servers whose key was revoked, or bound to other ids, since they
+    /// connected. Default 5000.
     pub roster_refresh_ms: u64,
 }
 

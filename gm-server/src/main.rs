@@ -108,7 +108,8 @@ enum KeysCommand {
         #[arg(long)]
         servers: Option<String>,
     },
-    /// Bind a key to the game-server ids that may use it (from their next handshake on).
+    /// Bind a key to the game-server ids that may use it; running gm-servers end the sessions
+    /// it no longer admits within `quic.roster_refresh_ms`.
     Bind {
         /// The key's name.
         #[arg(long)]
@@ -122,7 +123,8 @@ enum KeysCommand {
     },
     /// List keys (never the secrets).
     List,
-    /// Revoke a key: game servers using it are refused from their next handshake.
+    /// Revoke a key: running gm-servers end the sessions using it within
+    /// `quic.roster_refresh_ms`, and refuse it at every handshake.
     Revoke {
         /// The key's name.
         #[arg(long)]
@@ -324,8 +326,8 @@ async fn keys_command(command: KeysCommand, config: &Config) -> anyhow::Result<(
             if store.bind_key(name, servers.as_ref()).await? {
                 let usable = audit_key_binding(&store, "key.bind", name, servers.as_ref()).await?;
                 println!(
-                    "key {name:?} is now for {usable}; connected game servers are checked \
-                     at their next handshake"
+                    "key {name:?} is now for {usable}; running gm-servers end the sessions it \
+                     no longer admits within quic.roster_refresh_ms"
                 );
                 Ok(())
             } else {

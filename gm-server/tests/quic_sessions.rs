@@ -248,6 +248,64 @@ async fn a_bound_key_serves_only_its_game_servers() {
     eu_1.shutdown();
 }
 
+/// Keys change while game servers are connected (the CLI, another instance): within
+/// `quic.roster_refresh_ms` the sessions a narrowed binding or a revoke no longer admits end,
+/// audited, and their SDK is refused at the next handshake with the reason.
+#[tokio::test]
+async fn revoking_or_narrowing_a_key_ends_the_sessions_it_no_longer_admits() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = start_server_with(dir, |c| c.quic.roster_refresh_ms = 200).await;
+    let store = t.server.store();
+    let k = gm_server::keys::generate();
+    let eu = gm_server::keys::ServerIds::parse("eu-*").unwrap();
+    store
+        .create_key_for("eu", &k.hash, &k.hint, Some(&eu), 1)
+        .await
+        .unwrap();
+    let other = t.create_key("other").await;
+    let (eu_1, eu_2) = (
+        t.client(&k.secret, "eu-1").spawn().unwrap(),
+        t.client(&k.secret, "eu-2").spawn().unwrap(),
+    );
+    let bystander = t.client(&other, "na-1").spawn().unwrap();
+    for c in [&eu_1, &eu_2, &bystander] {
+        wait_connected(c).await;
+    }
+
+    let one = gm_server::keys::ServerIds::parse("eu-1").unwrap();
+    assert!(store.bind_key("eu", Some(&one)).await.unwrap());
+    let (kind, reason) = wait_refused(&eu_2).await;
+    assert_eq!(kind, RefusalKind::InvalidKey);
+    assert!(reason.contains("is not for server id \"eu-2\""), "{reason}");
+    let gw = t.server.gateway();
+    assert!(!gw.is_connected("eu-2"));
+    let ended = audit_rows(&t, "game_server.disconnected", 1).await;
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert_eq!(ended[0].actor, "eu-2");
+    assert_eq!(
+        ended[0].result,
+        "denied: game-server key \"eu\" is not for server id \"eu-2\" any more"
+    );
+    assert!(eu_1.is_connected() && gw.is_connected("eu-1"));
+
+    assert!(store.revoke_key("eu", 2).await.unwrap());
+    let (kind, reason) = wait_refused(&eu_1).await;
+    assert_eq!(kind, RefusalKind::RevokedKey);
+    assert!(reason.contains("\"eu\" has been revoked"), "{reason}");
+    let ended = audit_rows(&t, "game_server.disconnected", 2).await;
+    assert_eq!(
+        ended.iter().map(|r| r.actor.as_str()).collect::<Vec<_>>(),
+        ["eu-1", "eu-2"]
+    );
+    // Sessions on other keys are not touched; nothing is ended twice.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(bystander.is_connected() && gw.is_connected("na-1"));
+    assert_eq!(audit_rows(&t, "game_server.disconnected", 3).await.len(), 2);
+    for c in [eu_1, eu_2, bystander] {
+        c.shutdown();
+    }
+}
+
 #[tokio::test]
 async fn unknown_protocol_version_is_refused_with_the_versions_spoken() {
     let t = start_server().await;

@@ -295,6 +295,10 @@ impl Driver {
             ToConnection::TelemetryAck { instance, seq } => {
                 self.session.ack_telemetry(instance, seq);
             }
+            // A normal close: the SDK reconnects and hears the reason from the handshake.
+            ToConnection::End { kind, reason } => {
+                self.protocol_failure(kind, close::NORMAL, reason);
+            }
         }
     }
 
@@ -567,6 +571,8 @@ impl Driver {
             info,
             tx: self.tx.clone(),
             replaced: self.replaced.clone(),
+            key_id: key.id,
+            ending: Default::default(),
         };
         if let Some(old) = inner.directory.insert(hello.server_id.clone(), entry) {
             tracing::info!(server_id = %hello.server_id, "a new connection replaces the previous one");

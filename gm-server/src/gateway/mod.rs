@@ -6,7 +6,7 @@ mod presence;
 
 pub use presence::{PlayerLocation, Presence};
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -136,6 +136,11 @@ pub(crate) enum ToConnection {
         instance: u64,
         seq: u64,
     },
+    /// The session's key no longer admits it (revoked, or bound to other ids since).
+    End {
+        kind: FailureKind,
+        reason: String,
+    },
 }
 
 #[derive(Debug)]
@@ -143,6 +148,10 @@ pub(crate) struct Entry {
     info: GameServerInfo,
     tx: mpsc::Sender<ToConnection>,
     replaced: CancellationToken,
+    /// The key the session authenticated with, to check again when keys change.
+    key_id: i64,
+    /// Set once the session has been told to end, so it is told (and audited) once.
+    ending: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[derive(Debug)]
@@ -352,7 +361,8 @@ impl Gateway {
     /// Reads the roster every `quic.roster_refresh_ms` and sends it to every game server when
     /// it differs from the one last sent: roles and links changed by another gm-server
     /// instance on the same database (or anything else writing to it) reach the games within
-    /// that time.
+    /// that time. Each round also ends the sessions whose key no longer admits them
+    /// ([`Gateway::recheck_keys`]).
     pub(crate) async fn roster_refresh_loop(self) {
         let period = Duration::from_millis(self.inner.config.roster_refresh_ms.max(100));
         let mut tick = tokio::time::interval(period);
@@ -363,6 +373,7 @@ impl Gateway {
                 _ = tick.tick() => {}
             }
             let before = self.inner.sent_roster.lock().clone();
+            self.recheck_keys().await;
             match self.roster_to_send().await {
                 Ok(roster) if before.as_ref() != Some(&roster) => {
                     if before.is_some() {
@@ -402,14 +413,85 @@ impl Gateway {
         Ok(())
     }
 
+    /// Ends the sessions whose key was revoked, or bound to other server ids, since their
+    /// handshake (by the CLI, another instance or a script), so that a revoke or a narrowed
+    /// binding also reaches game servers already connected. Each one is audited. The game
+    /// server's SDK reconnects and is refused at the handshake with the reason.
+    async fn recheck_keys(&self) {
+        if self.inner.directory.is_empty() {
+            return;
+        }
+        let keys = match self.inner.store.list_keys().await {
+            Ok(keys) => keys,
+            Err(e) => {
+                tracing::warn!("could not check the keys of connected game servers: {e}");
+                return;
+            }
+        };
+        let keys: HashMap<i64, crate::store::KeyRecord> =
+            keys.into_iter().map(|k| (k.id, k)).collect();
+        for entry in self.inner.directory.iter() {
+            let info = &entry.info;
+            let (kind, reason) = match keys.get(&entry.key_id) {
+                None => (
+                    FailureKind::InvalidKey,
+                    format!("game-server key {:?} no longer exists", info.key_name),
+                ),
+                Some(k) if k.revoked_at_ms.is_some() => (
+                    FailureKind::RevokedKey,
+                    format!("game-server key {:?} has been revoked", k.name),
+                ),
+                Some(k) => match &k.server_ids {
+                    Some(ids)
+                        if !crate::keys::ServerIds::parse(ids)
+                            .is_ok_and(|ids| ids.allows(&info.server_id)) =>
+                    {
+                        (
+                            FailureKind::KeyNotForServer,
+                            format!(
+                                "game-server key {:?} is not for server id {:?} any more",
+                                k.name, info.server_id
+                            ),
+                        )
+                    }
+                    _ => continue,
+                },
+            };
+            if entry.ending.swap(true, Ordering::Relaxed) {
+                continue;
+            }
+            let end = ToConnection::End {
+                kind,
+                reason: reason.clone(),
+            };
+            if entry.tx.try_send(end).is_err() {
+                // Its queue is full: try again on the next round.
+                entry.ending.store(false, Ordering::Relaxed);
+                continue;
+            }
+            tracing::warn!(server_id = %info.server_id, key = %info.key_name, remote = %info.remote_addr, "ending a session: {reason}");
+            self.audit_security(
+                "game_server.disconnected",
+                &info.server_id,
+                info.remote_addr,
+                &reason,
+            );
+        }
+    }
+
     /// Audits a handshake refused for its key: a security event. Written in the background
     /// so the refusal is not delayed by the store.
     pub(crate) fn audit_rejection(&self, server_id: &str, remote: SocketAddr, reason: &str) {
+        self.audit_security("game_server.rejected", server_id, remote, reason);
+    }
+
+    /// Audits, in the background, a game server refused or disconnected for its key.
+    fn audit_security(&self, action: &str, server_id: &str, remote: SocketAddr, reason: &str) {
         let server_id: String = server_id.chars().take(128).collect();
         let entry = crate::audit::NewAuditEntry::new(
             server_id.clone(),
             crate::audit::Via::GameServer,
-            "game_server.rejected",
+            action,
         )
         .source(remote.to_string())
         .target(format!("game_server:{server_id}"))
@@ -417,7 +499,7 @@ impl Gateway {
         let gateway = self.clone();
         tokio::spawn(async move {
             if let Err(e) = gateway.audit(entry).await {
-                tracing::error!("could not audit a refused handshake: {e}");
+                tracing::error!("could not audit a game server's refusal or disconnection: {e}");
             }
         });
     }

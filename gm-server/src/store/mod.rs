@@ -305,9 +305,9 @@ impl Store {
         result.map_err(|e| duplicate(e, "key", name))
     }
 
-    /// Binds the active key `name` to `server_ids` (any id when `None`); game servers already
-    /// connected keep their session until they reconnect. Returns false when no unrevoked key
-    /// has that name.
+    /// Binds the active key `name` to `server_ids` (any id when `None`). Running gm-servers
+    /// end the sessions it no longer admits on their next key check (`quic.roster_refresh_ms`).
+    /// Returns false when no unrevoked key has that name.
     pub async fn bind_key(
         &self,
         name: &str,
