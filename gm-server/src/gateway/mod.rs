@@ -433,10 +433,8 @@ impl Gateway {
         for entry in self.inner.directory.iter() {
             let info = &entry.info;
             let (kind, reason) = match keys.get(&entry.key_id) {
-                None => (
-                    FailureKind::InvalidKey,
-                    format!("game-server key {:?} no longer exists", info.key_name),
-                ),
+                // Keys are never deleted: this session's key is newer than the list.
+                None => continue,
                 Some(k) if k.revoked_at_ms.is_some() => (
                     FailureKind::RevokedKey,
                     format!("game-server key {:?} has been revoked", k.name),
