@@ -168,18 +168,13 @@ async fn revoked_key_is_refused_on_both_sides() {
 async fn a_bound_key_serves_only_its_game_servers() {
     let t = start_server().await;
     let store = t.server.store();
-    let k = gm_server::keys::generate();
-    let eu = gm_server::keys::ServerIds::parse("eu-*").unwrap();
-    store
-        .create_key_for("eu", &k.hash, &k.hint, Some(&eu), 1)
-        .await
-        .unwrap();
-    let eu_1 = t.client(&k.secret, "eu-1").spawn().unwrap();
+    let eu_key = t.create_bound_key("eu", "eu-*").await;
+    let eu_1 = t.client(&eu_key, "eu-1").spawn().unwrap();
     wait_connected(&eu_1).await;
 
     // The same key claiming a server id outside its binding: a leaked key cannot become
     // another game server.
-    let na_1 = t.client(&k.secret, "na-1").spawn().unwrap();
+    let na_1 = t.client(&eu_key, "na-1").spawn().unwrap();
     let (kind, reason) = wait_refused(&na_1).await;
     assert_eq!(kind, RefusalKind::InvalidKey);
     assert!(
@@ -204,12 +199,7 @@ async fn a_bound_key_serves_only_its_game_servers() {
     na_1.shutdown();
 
     // A key bound elsewhere cannot take over eu-1's live session.
-    let n = gm_server::keys::generate();
-    let na = gm_server::keys::ServerIds::parse("na-*").unwrap();
-    store
-        .create_key_for("na", &n.hash, &n.hint, Some(&na), 1)
-        .await
-        .unwrap();
+    let na_key = t.create_bound_key("na", "na-*").await;
     let session = |t: &TestServer| {
         t.server
             .gateway()
@@ -219,7 +209,7 @@ async fn a_bound_key_serves_only_its_game_servers() {
             .map(|s| (s.session_id, s.key_name))
     };
     let before = session(&t);
-    let impostor = t.client(&n.secret, "eu-1").spawn().unwrap();
+    let impostor = t.client(&na_key, "eu-1").spawn().unwrap();
     let (kind, reason) = wait_refused(&impostor).await;
     assert_eq!(kind, RefusalKind::InvalidKey);
     assert!(
@@ -233,7 +223,7 @@ async fn a_bound_key_serves_only_its_game_servers() {
     // Narrowed to eu-1: a new eu-2 is refused, eu-1 keeps its session.
     let one = gm_server::keys::ServerIds::parse("eu-1").unwrap();
     assert!(store.bind_key("eu", Some(&one)).await.unwrap());
-    let eu_2 = t.client(&k.secret, "eu-2").spawn().unwrap();
+    let eu_2 = t.client(&eu_key, "eu-2").spawn().unwrap();
     let (kind, reason) = wait_refused(&eu_2).await;
     assert_eq!(kind, RefusalKind::InvalidKey);
     assert!(reason.contains("is not for server id \"eu-2\""), "{reason}");
@@ -242,7 +232,7 @@ async fn a_bound_key_serves_only_its_game_servers() {
 
     // Unbound again: any id may use it.
     assert!(store.bind_key("eu", None).await.unwrap());
-    let na_2 = t.client(&k.secret, "na-2").spawn().unwrap();
+    let na_2 = t.client(&eu_key, "na-2").spawn().unwrap();
     wait_connected(&na_2).await;
     na_2.shutdown();
     eu_1.shutdown();
@@ -256,16 +246,11 @@ async fn revoking_or_narrowing_a_key_ends_the_sessions_it_no_longer_admits() {
     let dir = tempfile::tempdir().unwrap();
     let t = start_server_with(dir, |c| c.quic.roster_refresh_ms = 200).await;
     let store = t.server.store();
-    let k = gm_server::keys::generate();
-    let eu = gm_server::keys::ServerIds::parse("eu-*").unwrap();
-    store
-        .create_key_for("eu", &k.hash, &k.hint, Some(&eu), 1)
-        .await
-        .unwrap();
+    let eu_key = t.create_bound_key("eu", "eu-*").await;
     let other = t.create_key("other").await;
     let (eu_1, eu_2) = (
-        t.client(&k.secret, "eu-1").spawn().unwrap(),
-        t.client(&k.secret, "eu-2").spawn().unwrap(),
+        t.client(&eu_key, "eu-1").spawn().unwrap(),
+        t.client(&eu_key, "eu-2").spawn().unwrap(),
     );
     let bystander = t.client(&other, "na-1").spawn().unwrap();
     for c in [&eu_1, &eu_2, &bystander] {

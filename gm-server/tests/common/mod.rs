@@ -50,6 +50,19 @@ impl TestServer {
         key.secret
     }
 
+    /// Creates a key bound to `servers` (ids, or prefixes ending in `*`) and returns its
+    /// secret.
+    pub async fn create_bound_key(&self, name: &str, servers: &str) -> String {
+        let key = keys::generate();
+        let servers = keys::ServerIds::parse(servers).unwrap();
+        self.server
+            .store()
+            .create_key_for(name, &key.hash, &key.hint, Some(&servers), store::now_ms())
+            .await
+            .unwrap();
+        key.secret
+    }
+
     /// A client builder pinned to this server's certificate, with fast reconnects.
     pub fn client(&self, key: &str, server_id: &str) -> GmClientBuilder {
         GmClient::builder(self.server.quic_addr().to_string())
