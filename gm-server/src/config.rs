@@ -306,7 +306,11 @@ impl Config {
             }
             fig = fig.merge(Toml::file(path));
         }
-        fig.merge(Env::prefixed("GM_SERVER_").split("__"))
+        // GM_SERVER_CONFIG and GM_SERVER_TOKEN are CLI flags' variables, not settings.
+        let env = Env::prefixed("GM_SERVER_")
+            .split("__")
+            .ignore(&["config", "token"]);
+        fig.merge(env)
             .extract()
             .map_err(|e| ConfigError(Box::new(e)))
     }

@@ -75,3 +75,32 @@ async fn reset_password_revokes_the_accounts_api_tokens_unless_kept() {
     assert_eq!(rows[1].target, "admin:ana");
     store.close().await;
 }
+
+/// `GM_SERVER_CONFIG` and `GM_SERVER_TOKEN` are the variables of the `--config` and `--token`
+/// flags; the configuration's own `GM_SERVER_*` variables must not take them for settings.
+#[test]
+fn the_flags_environment_variables_are_not_taken_for_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gm-server.toml");
+    std::fs::write(&config, "[quic]\nroster_refresh_ms = 1000\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gm-server"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["config", "show"])
+        .env("GM_SERVER_CONFIG", &config)
+        .env("GM_SERVER_TOKEN", "gmt_not-a-setting")
+        .env("GM_SERVER_QUIC__COMMAND_TIMEOUT_MS", "1234")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("roster_refresh_ms: 1000"),
+        "the file applies: {shown}"
+    );
+    assert!(
+        shown.contains("command_timeout_ms: 1234"),
+        "settings still come from the environment: {shown}"
+    );
+}

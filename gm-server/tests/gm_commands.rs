@@ -578,5 +578,17 @@ async fn roster_changes_made_elsewhere_reach_the_games() {
         .await
         .unwrap();
     wait_for("the disabled account", secs, || !tp(&gm_a)).await;
+
+    // A game server connecting right after a change made elsewhere gets the new roster in
+    // its handshake; the others must still get it from the next refresh.
+    elsewhere
+        .update_admin(gina, None, Some(false))
+        .await
+        .unwrap();
+    let (_b, gm_b) = game(&t, &key, "game-b");
+    wait_connected(&gm_b).await;
+    wait_for("the re-enabled account on the new game", secs, || tp(&gm_b)).await;
+    wait_for("the re-enabled account on the old game", secs, || tp(&gm_a)).await;
     gm_a.shutdown();
+    gm_b.shutdown();
 }

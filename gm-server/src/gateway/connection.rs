@@ -551,7 +551,7 @@ impl Driver {
 
         self.session_id = inner.next_session.fetch_add(1, Ordering::Relaxed);
         self.session.accept(self.session_id, Instant::now());
-        match self.gateway.roster_to_send().await {
+        match self.gateway.load_roster().await {
             Ok(roster) => self.session.send_roster(roster),
             Err(e) => tracing::error!("could not load the staff roster: {e}"),
         }

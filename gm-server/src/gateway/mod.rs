@@ -326,8 +326,17 @@ impl Gateway {
     }
 
     /// The staff roster as game servers receive it (sorted by account), noted as the one
-    /// last sent: call it to send it.
+    /// last sent to all of them: call it to send it to every game server.
     pub(crate) async fn roster_to_send(&self) -> Result<Roster, crate::store::StoreError> {
+        let roster = self.load_roster().await?;
+        *self.inner.sent_roster.lock() = Some(roster.clone());
+        Ok(roster)
+    }
+
+    /// The staff roster as game servers receive it, for one game server (its handshake).
+    /// Not noted as sent: the others may still hold an older one, which the refresh loop
+    /// must still see as a change.
+    pub(crate) async fn load_roster(&self) -> Result<Roster, crate::store::StoreError> {
         let mut roster: Roster = self
             .inner
             .store
@@ -337,7 +346,6 @@ impl Gateway {
             .filter_map(|(account, role)| Some((u64::try_from(account).ok()?, role.parse().ok()?)))
             .collect();
         roster.sort_unstable();
-        *self.inner.sent_roster.lock() = Some(roster.clone());
         Ok(roster)
     }
 
