@@ -356,10 +356,13 @@ handshake_timeout_ms = {handshake}
 heartbeat_ms = {heartbeat}
 idle_timeout_ms = {idle}
 command_timeout_ms = {command}
+roster_refresh_ms = {roster}
 
 [http]
 listen = "{http}"
 tls = "self_signed"   # or "files" (with cert_file and key_file), or "off" (plain HTTP)
+# cert_file = "/etc/gm-server/cert.pem"
+# key_file = "/etc/gm-server/key.pem"
 
 [auth]
 session_idle_minutes = 30
@@ -383,6 +386,12 @@ filter = "{filter}"
 
 [shutdown]
 drain_timeout_ms = {drain}
+
+[telemetry]
+max_series = {max_series}
+max_series_per_server = {max_series_per_server}
+event_retention_hours = {retention}
+event_queue = {event_queue}
 "#,
         data_dir = config.data_dir.display(),
         listen = config.quic.listen,
@@ -392,10 +401,15 @@ drain_timeout_ms = {drain}
         heartbeat = config.quic.heartbeat_ms,
         idle = config.quic.idle_timeout_ms,
         command = config.quic.command_timeout_ms,
+        roster = config.quic.roster_refresh_ms,
         http = config.http.listen,
         db_conns = config.database.max_connections,
         filter = config.log.filter,
         drain = config.shutdown.drain_timeout_ms,
+        max_series = config.telemetry.max_series,
+        max_series_per_server = config.telemetry.max_series_per_server,
+        retention = config.telemetry.event_retention_hours,
+        event_queue = config.telemetry.event_queue,
     )
 }
 
@@ -410,6 +424,35 @@ mod tests {
             .extract()
             .unwrap();
         assert_eq!(parsed, Config::default());
+    }
+
+    /// `gm-server config default` shows every setting, commented out where unset by default.
+    #[test]
+    fn documented_defaults_name_every_setting() {
+        let doc = Config::default_toml();
+        let defaults = serde_json::to_value(Config::default()).unwrap();
+        let mut missing = Vec::new();
+        for (key, value) in defaults.as_object().unwrap() {
+            let fields: Vec<&String> = match value.as_object() {
+                Some(section) => {
+                    if !doc.contains(&format!("[{key}]")) {
+                        missing.push(format!("[{key}]"));
+                    }
+                    section.keys().collect()
+                }
+                None => vec![key],
+            };
+            for field in fields {
+                let shown = doc.lines().any(|l| {
+                    l.trim_start_matches("# ")
+                        .starts_with(&format!("{field} = "))
+                });
+                if !shown {
+                    missing.push(format!("{key}.{field}"));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "config default omits {missing:?}");
     }
 
     #[test]

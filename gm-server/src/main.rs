@@ -230,11 +230,19 @@ async fn run(command: Command, mut config: Config) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    let scheme = match config.http.tls {
+        gm_server::config::HttpTls::Off => "http",
+        _ => "https",
+    };
     let server = RunningServer::start(config).await?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "gm-server listening")?;
     writeln!(out, "  game servers (QUIC): {}", server.quic_addr())?;
-    writeln!(out, "  HTTP:                http://{}", server.http_addr())?;
+    writeln!(
+        out,
+        "  HTTP:                {scheme}://{}",
+        server.http_addr()
+    )?;
     writeln!(out, "  certificate SHA-256: {}", server.fingerprint())?;
     out.flush()?;
     drop(out);
