@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use bevy_app::{App, Update};
 use bevy_ecs::prelude::*;
 use gm_sdk::bevy::{Gm, GmCommand, GmPlugin, GmSystems};
-use gm_sdk::{Arg, CommandOutcome, CommandSpec, GmClient, Role};
+use gm_sdk::{Arg, CommandOutcome, CommandSpec, Role};
 use gm_server::auth::secret;
-use gm_server::{Config, RunningServer, keys, store};
+use gm_server::{Config, store};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
@@ -173,28 +173,14 @@ async fn api_commands(
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = support::runtime();
     let dir = tempfile::tempdir().unwrap();
     rt.block_on(async {
         let mut config = Config::ephemeral(dir.path());
         config.auth.require_totp_for.clear();
-        let server = RunningServer::start(config).await.unwrap();
-        let key = keys::generate();
+        let (server, key) = support::server_with_key(config).await;
         let store = server.store();
-        store
-            .create_key("bench", &key.hash, &key.hint, store::now_ms())
-            .await
-            .unwrap();
-        let builder = |id: &str| {
-            GmClient::builder(server.quic_addr().to_string())
-                .pin_fingerprint(server.fingerprint())
-                .key(&key.secret)
-                .server_id(id)
-        };
+        let builder = |id: &str| support::client(&server, &key, id);
         // A game answering by callback, with a player to route to and a game command.
         let cb = builder("callback-1")
             .command(
@@ -205,9 +191,7 @@ fn main() {
             .on_command(|_| Some(CommandOutcome::ok("pong")))
             .spawn()
             .unwrap();
-        while !cb.is_connected() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        support::connected(&cb).await;
         cb.player_joined(1, "Bob");
         while server.gateway().presence().locate(1).is_none() {
             tokio::time::sleep(Duration::from_millis(10)).await;

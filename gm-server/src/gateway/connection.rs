@@ -529,24 +529,19 @@ impl Driver {
             Some(k) => k,
         };
         // A bound key only serves its own game servers: one that leaks cannot connect as
-        // another server, or take over its session. A binding that does not parse (edited by
-        // hand) refuses every id rather than none.
-        if let Some(stored) = &key.server_ids {
-            let allowed =
-                crate::keys::ServerIds::parse(stored).is_ok_and(|ids| ids.allows(&hello.server_id));
-            if !allowed {
-                let msg = format!(
-                    "game-server key {:?} is not for server id {:?} (`gm-server keys list` \
-                     shows the ids each key is bound to)",
-                    key.name, hello.server_id
-                );
-                return refuse(
-                    self,
-                    RejectCode::InvalidKey,
-                    FailureKind::KeyNotForServer,
-                    msg,
-                );
-            }
+        // another server, or take over its session.
+        if !key.admits(&hello.server_id) {
+            let msg = format!(
+                "game-server key {:?} is not for server id {:?} (`gm-server keys list` shows \
+                 the ids each key is bound to)",
+                key.name, hello.server_id
+            );
+            return refuse(
+                self,
+                RejectCode::InvalidKey,
+                FailureKind::KeyNotForServer,
+                msg,
+            );
         }
 
         self.session_id = inner.next_session.fetch_add(1, Ordering::Relaxed);

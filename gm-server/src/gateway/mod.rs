@@ -151,7 +151,7 @@ pub(crate) struct Entry {
     /// The key the session authenticated with, to check again when keys change.
     key_id: i64,
     /// Set once the session has been told to end, so it is told (and audited) once.
-    ending: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ending: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug)]
@@ -447,21 +447,14 @@ impl Gateway {
                     FailureKind::RevokedKey,
                     format!("game-server key {:?} has been revoked", k.name),
                 ),
-                Some(k) => match &k.server_ids {
-                    Some(ids)
-                        if !crate::keys::ServerIds::parse(ids)
-                            .is_ok_and(|ids| ids.allows(&info.server_id)) =>
-                    {
-                        (
-                            FailureKind::KeyNotForServer,
-                            format!(
-                                "game-server key {:?} is not for server id {:?} any more",
-                                k.name, info.server_id
-                            ),
-                        )
-                    }
-                    _ => continue,
-                },
+                Some(k) if !k.admits(&info.server_id) => (
+                    FailureKind::KeyNotForServer,
+                    format!(
+                        "game-server key {:?} is not for server id {:?} any more",
+                        k.name, info.server_id
+                    ),
+                ),
+                Some(_) => continue,
             };
             if entry.ending.swap(true, Ordering::Relaxed) {
                 continue;

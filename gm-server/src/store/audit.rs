@@ -129,31 +129,33 @@ async fn checkpoint_wal(
     pool: sqlx::SqlitePool,
     tail: std::sync::Arc<tokio::sync::Mutex<super::AuditTail>>,
 ) {
-    const SQL: &str = "PRAGMA wal_checkpoint(PASSIVE)";
-    // The connection first: appends must not wait for the pool while they are held below.
-    let mut conn = match pool.acquire().await {
-        Ok(conn) => Some(conn),
-        Err(e) => {
-            tracing::warn!("WAL checkpoint skipped: {e}");
-            None
-        }
-    };
-    if let Some(conn) = conn.as_mut() {
-        // The bulk of the copy and both fsyncs, beside appends.
-        if let Err(e) = sqlx::query(SQL).execute(&mut **conn).await {
+    async fn checkpoint(conn: &mut sqlx::SqliteConnection) {
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(conn)
+            .await
+        {
             tracing::warn!("WAL checkpoint failed: {e}");
         }
     }
-    // Then the few frames appended meanwhile, with appends held: a few pages and an fsync,
-    // once every `CHECKPOINT_EVERY` appends. PASSIVE never waits for readers; if one is inside
-    // the WAL at the next append, the restart waits for the next round.
-    let mut tail = tail.lock().await;
-    if let Some(conn) = conn.as_mut()
-        && let Err(e) = sqlx::query(SQL).execute(&mut **conn).await
-    {
-        tracing::warn!("WAL checkpoint failed: {e}");
+    // The connection first: appends must not wait for the pool while they are held below.
+    match pool.acquire().await {
+        Ok(mut conn) => {
+            // The bulk of the copy and both fsyncs, beside appends.
+            checkpoint(&mut conn).await;
+            // Then the few frames appended meanwhile, with appends held: a few pages and an
+            // fsync, once every `CHECKPOINT_EVERY` appends. PASSIVE never waits for readers;
+            // if one is inside the WAL at the next append, the restart waits for the next
+            // round.
+            let mut tail = tail.lock().await;
+            checkpoint(&mut conn).await;
+            tail.since_checkpoint = 0;
+        }
+        // Counted again from zero, so the next round tries again.
+        Err(e) => {
+            tracing::warn!("WAL checkpoint skipped: {e}");
+            tail.lock().await.since_checkpoint = 0;
+        }
     }
-    tail.since_checkpoint = 0;
 }
 
 const INSERT_AUDIT: &str = concat!(

@@ -96,6 +96,16 @@ pub struct KeyRecord {
     pub server_ids: Option<String>,
 }
 
+impl KeyRecord {
+    /// Whether the key's binding admits a game server with `server_id` (revocation aside).
+    /// A binding that does not parse (edited by hand) admits no id rather than every id.
+    pub fn admits(&self, server_id: &str) -> bool {
+        self.server_ids.as_deref().is_none_or(|stored| {
+            crate::keys::ServerIds::parse(stored).is_ok_and(|ids| ids.allows(server_id))
+        })
+    }
+}
+
 /// A game server that completed a handshake.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct GameServerRecord {
